@@ -1,0 +1,579 @@
+//! The TOML config, in two stages: [`RawConfig`] mirrors the file (every table denies unknown
+//! keys, so a typo fails with its line), then stage two turns it into a [`Config`] of typed
+//! values (socket addresses, byte counts, durations, loaded secrets and built schemes). Past
+//! this module nothing parses a string from the config.
+//!
+//! Every problem names the file, the route and the key, with a line and column where the
+//! TOML parser gives a position; stage two reports all the problems it finds, not just the
+//! first. Secrets are loaded here, so `hookwall check` catches a missing variable or file.
+
+pub mod duration;
+pub mod secret;
+pub mod size;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::uri::Authority;
+use http::{Method, Uri};
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::routing;
+use crate::scheme::{self, Scheme};
+use secret::{EnvLookup, SecretSource};
+
+/// Defaults, with their units, as documented in `proxy.toml.example`.
+pub mod defaults {
+    use std::time::Duration;
+
+    pub const LISTEN: &str = "127.0.0.1:8080";
+    /// 1 MiB.
+    pub const MAX_BODY: u64 = 1 << 20;
+    /// GitHub counts a delivery that takes over 10 s as failed.
+    pub const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(9);
+    pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+    pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+    pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(20);
+}
+
+/// Stage one: the file as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub server: Option<RawServer>,
+    #[serde(default)]
+    pub route: Vec<Spanned<RawRoute>>,
+}
+
+/// Stage one: `[server]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    pub listen: Option<Spanned<String>>,
+    pub max_body: Option<Spanned<toml::Value>>,
+    pub upstream_timeout: Option<Spanned<String>>,
+    pub header_timeout: Option<Spanned<String>>,
+    pub body_timeout: Option<Spanned<String>>,
+    pub shutdown_timeout: Option<Spanned<String>>,
+}
+
+/// Stage one: one `[[route]]`. Flat on purpose: serde's tagged and flattened forms lose the
+/// unknown-key check, so per-provider keys are checked in stage two.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    pub name: Option<Spanned<String>>,
+    pub path: Option<Spanned<String>>,
+    pub path_prefix: Option<Spanned<String>>,
+    pub methods: Option<Spanned<Vec<String>>>,
+    pub upstream: Option<Spanned<String>>,
+    pub provider: Option<Spanned<String>>,
+    pub secret: Option<Spanned<toml::Value>>,
+    pub max_body: Option<Spanned<toml::Value>>,
+    pub tolerance: Option<Spanned<String>>,
+    pub signature_header: Option<Spanned<String>>,
+    pub algorithm: Option<Spanned<String>>,
+    pub encoding: Option<Spanned<String>>,
+    pub signature_prefix: Option<Spanned<String>>,
+    pub signed_payload: Option<Spanned<String>>,
+    pub timestamp_header: Option<Spanned<String>>,
+}
+
+/// A validated config.
+#[derive(Debug)]
+pub struct Config {
+    /// The file it came from, as given.
+    pub source: PathBuf,
+    pub server: Server,
+    pub routes: Vec<Route>,
+}
+
+/// `[server]`, with defaults applied.
+#[derive(Clone, Debug)]
+pub struct Server {
+    pub listen: SocketAddr,
+    /// Default body limit for routes that set none.
+    pub max_body: u64,
+    pub upstream_timeout: Duration,
+    pub header_timeout: Duration,
+    pub body_timeout: Duration,
+    pub shutdown_timeout: Duration,
+}
+
+/// How a route matches a request path.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum PathMatch {
+    Exact(String),
+    Prefix(String),
+}
+
+impl fmt::Display for PathMatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PathMatch::Exact(p) => write!(f, "= {p}"),
+            PathMatch::Prefix(p) => write!(f, "^ {p}"),
+        }
+    }
+}
+
+/// An `http://host:port` origin to forward to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Upstream {
+    pub authority: Authority,
+}
+
+impl fmt::Display for Upstream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "http://{}", self.authority)
+    }
+}
+
+/// A validated route.
+#[derive(Clone, Debug)]
+pub struct Route {
+    /// The route's name for logs: `name`, else the path.
+    pub name: String,
+    pub path: PathMatch,
+    pub methods: Vec<Method>,
+    pub upstream: Upstream,
+    pub max_body: u64,
+    pub scheme: Arc<dyn Scheme>,
+    /// Where each secret of the rotation list comes from, in order (never the values).
+    pub secret_sources: Vec<SecretSource>,
+}
+
+/// One thing wrong with a config.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// 1-based line and column, where known.
+    pub position: Option<(usize, usize)>,
+    /// `route 2 (github)`, for problems inside a route.
+    pub route: Option<String>,
+    /// The key to blame, where there is one.
+    pub key: Option<String>,
+    pub message: String,
+}
+
+/// Everything wrong with a config file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.problems.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{}", self.file.display())?;
+            if let Some((line, col)) = p.position {
+                write!(f, ":{line}:{col}")?;
+            }
+            f.write_str(": ")?;
+            if let Some(route) = &p.route {
+                write!(f, "{route}: ")?;
+            }
+            if let Some(key) = &p.key {
+                write!(f, "{key}: ")?;
+            }
+            f.write_str(&p.message)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Loads and validates `path`, reading secrets from the process environment.
+///
+/// # Errors
+/// The file cannot be read, or any problem stage one or two finds.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    load_with(path, &secret::process_env)
+}
+
+/// Loads and validates `path`, reading secrets through `env`.
+///
+/// # Errors
+/// As [`load`].
+pub fn load_with(path: &Path, env: EnvLookup<'_>) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: path.to_owned(),
+        problems: vec![Problem {
+            position: None,
+            route: None,
+            key: None,
+            message: format!("cannot read the config file: {e}"),
+        }],
+    })?;
+    parse(&text, path, env)
+}
+
+/// Validates config `text` as if read from `path` (relative secret files resolve against its
+/// folder), reading secrets through `env`.
+///
+/// # Errors
+/// Every problem found: a stage-one (syntax, unknown key, wrong type) problem alone, or all
+/// the stage-two problems.
+pub fn parse(text: &str, path: &Path, env: EnvLookup<'_>) -> Result<Config, ConfigError> {
+    let fail = |problems| ConfigError {
+        file: path.to_owned(),
+        problems,
+    };
+    let raw: RawConfig = toml::from_str(text).map_err(|e| {
+        // The message only, never toml's rendering of the source line: that line could
+        // hold a secret someone wrote inline.
+        fail(vec![Problem {
+            position: e.span().map(|s| line_col(text, s.start)),
+            route: None,
+            key: None,
+            message: e.message().trim_end().to_owned(),
+        }])
+    })?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let mut ctx = Ctx {
+        text,
+        problems: Vec::new(),
+        route: None,
+    };
+    let server = ctx.server(raw.server.as_ref());
+    let mut routes = Vec::new();
+    let mut seen: HashMap<PathMatch, (usize, String)> = HashMap::new();
+    let mut names: HashMap<String, usize> = HashMap::new();
+    if raw.route.is_empty() {
+        ctx.problem(None, None, "no [[route]]: hookwall would refuse every request");
+    }
+    for (i, spanned) in raw.route.iter().enumerate() {
+        let r = spanned.get_ref();
+        let label = r
+            .name
+            .as_ref()
+            .or(r.path.as_ref())
+            .or(r.path_prefix.as_ref())
+            .map(|s| s.get_ref().clone());
+        ctx.route = Some(match &label {
+            Some(l) => format!("route {} ({l})", i + 1),
+            None => format!("route {}", i + 1),
+        });
+        if let Some(route) = ctx.route(r, spanned.span(), &server, base, env) {
+            let span = r
+                .path
+                .as_ref()
+                .or(r.path_prefix.as_ref())
+                .map(Spanned::span);
+            if let Some((first, first_label)) = seen.get(&route.path) {
+                let which = if matches!(route.path, PathMatch::Exact(_)) { "path" } else { "path_prefix" };
+                ctx.problem(
+                    span,
+                    Some(which),
+                    &format!("`{}` is already used by route {first} ({first_label})", path_of(&route.path)),
+                );
+            } else {
+                seen.insert(route.path.clone(), (i + 1, route.name.clone()));
+            }
+            if let Some(first) = names.get(&route.name) {
+                ctx.problem(
+                    r.name.as_ref().map(Spanned::span),
+                    Some("name"),
+                    &format!("`{}` is already the name of route {first}", route.name),
+                );
+            } else {
+                names.insert(route.name.clone(), i + 1);
+            }
+            routes.push(route);
+        }
+    }
+    if !ctx.problems.is_empty() {
+        return Err(fail(ctx.problems));
+    }
+    Ok(Config {
+        source: path.to_owned(),
+        server,
+        routes,
+    })
+}
+
+fn path_of(m: &PathMatch) -> &str {
+    match m {
+        PathMatch::Exact(p) | PathMatch::Prefix(p) => p,
+    }
+}
+
+/// Stage two's state: the source text (for positions) and the problems so far.
+struct Ctx<'a> {
+    text: &'a str,
+    problems: Vec<Problem>,
+    route: Option<String>,
+}
+
+impl Ctx<'_> {
+    fn problem(&mut self, span: Option<Range<usize>>, key: Option<&str>, message: &str) {
+        self.problems.push(Problem {
+            position: span.map(|s| line_col(self.text, s.start)),
+            route: self.route.clone(),
+            key: key.map(str::to_owned),
+            message: message.to_owned(),
+        });
+    }
+
+    /// Runs `parse` on an optional key, recording a problem and returning `None` on error.
+    fn key<T, V>(
+        &mut self,
+        key: &str,
+        value: Option<&Spanned<V>>,
+        parse: impl FnOnce(&V) -> Result<T, String>,
+    ) -> Option<T> {
+        let v = value?;
+        match parse(v.get_ref()) {
+            Ok(t) => Some(t),
+            Err(msg) => {
+                self.problem(Some(v.span()), Some(key), &msg);
+                None
+            }
+        }
+    }
+
+    fn server(&mut self, raw: Option<&RawServer>) -> Server {
+        let mut server = Server {
+            listen: defaults::LISTEN.parse().expect("the default listen address parses"),
+            max_body: defaults::MAX_BODY,
+            upstream_timeout: defaults::UPSTREAM_TIMEOUT,
+            header_timeout: defaults::HEADER_TIMEOUT,
+            body_timeout: defaults::BODY_TIMEOUT,
+            shutdown_timeout: defaults::SHUTDOWN_TIMEOUT,
+        };
+        let Some(raw) = raw else { return server };
+        self.route = Some("[server]".into());
+        if let Some(v) = self.key("listen", raw.listen.as_ref(), |s| parse_listen(s)) {
+            server.listen = v;
+        }
+        if let Some(v) = self.key("max_body", raw.max_body.as_ref(), parse_size) {
+            server.max_body = v;
+        }
+        for (key, value, slot) in [
+            ("upstream_timeout", &raw.upstream_timeout, &mut server.upstream_timeout),
+            ("header_timeout", &raw.header_timeout, &mut server.header_timeout),
+            ("body_timeout", &raw.body_timeout, &mut server.body_timeout),
+            ("shutdown_timeout", &raw.shutdown_timeout, &mut server.shutdown_timeout),
+        ] {
+            if let Some(v) = self.key(key, value.as_ref(), |s| duration::parse(s)) {
+                *slot = v;
+            }
+        }
+        self.route = None;
+        server
+    }
+
+    fn route(
+        &mut self,
+        r: &RawRoute,
+        span: Range<usize>,
+        server: &Server,
+        base: &Path,
+        env: EnvLookup<'_>,
+    ) -> Option<Route> {
+        let before = self.problems.len();
+        let path = match (&r.path, &r.path_prefix) {
+            (Some(p), None) => self.key("path", Some(p), |s| parse_path(s).map(|()| PathMatch::Exact(s.clone()))),
+            (None, Some(p)) => {
+                self.key("path_prefix", Some(p), |s| parse_path(s).map(|()| PathMatch::Prefix(s.clone())))
+            }
+            (Some(p), Some(_)) => {
+                self.problem(Some(p.span()), Some("path"), "give either `path` (exact) or `path_prefix`, not both");
+                None
+            }
+            (None, None) => {
+                self.problem(Some(span.clone()), None, "missing `path` (exact match) or `path_prefix`");
+                None
+            }
+        };
+        let name = match &r.name {
+            Some(n) => self.key("name", Some(n), |s| parse_name(s)),
+            None => path.as_ref().map(|p| path_of(p).to_owned()),
+        };
+        let methods = match &r.methods {
+            Some(m) => self.key("methods", Some(m), |list| parse_methods(list)),
+            None => Some(vec![Method::POST]),
+        };
+        let upstream = match &r.upstream {
+            Some(u) => self.key("upstream", Some(u), |s| parse_upstream(s)),
+            None => {
+                self.problem(Some(span.clone()), Some("upstream"), "missing: where verified requests go, as in \"http://127.0.0.1:5000\"");
+                None
+            }
+        };
+        let max_body = match &r.max_body {
+            Some(v) => self.key("max_body", Some(v), parse_size),
+            None => Some(server.max_body),
+        };
+        let tolerance = match &r.tolerance {
+            Some(t) => Some(self.key("tolerance", Some(t), |s| duration::parse(s))?),
+            None => None,
+        };
+        let Some(provider) = &r.provider else {
+            self.problem(
+                Some(span),
+                Some("provider"),
+                &format!("missing: name the sender's scheme ({})", scheme::PROVIDERS.join(", ")),
+            );
+            return None;
+        };
+        let secrets = match &r.secret {
+            Some(s) => self.key("secret", Some(s), |v| secret::load(v, base, env)),
+            None => {
+                self.problem(
+                    Some(provider.span()),
+                    Some("secret"),
+                    "missing: give `secret = { env = \"NAME\" }` or `{ file = \"PATH\" }`; there is no default secret",
+                );
+                None
+            }
+        };
+        fn s(v: &Option<Spanned<String>>) -> Option<&str> {
+            v.as_ref().map(|s| s.get_ref().as_str())
+        }
+        let opts = scheme::Options {
+            provider: provider.get_ref(),
+            algorithm: s(&r.algorithm),
+            encoding: s(&r.encoding),
+            signature_header: s(&r.signature_header),
+            signature_prefix: s(&r.signature_prefix),
+            signed_payload: s(&r.signed_payload),
+            timestamp_header: s(&r.timestamp_header),
+            tolerance,
+        };
+        let secrets = secrets?;
+        let sources = secrets.iter().map(|s| s.source().clone()).collect();
+        let built = match scheme::build(&opts, secrets) {
+            Ok(b) => Some(b),
+            Err(e) => {
+                let at = match e.key {
+                    "provider" => Some(provider.span()),
+                    "algorithm" => r.algorithm.as_ref().map(Spanned::span),
+                    "encoding" => r.encoding.as_ref().map(Spanned::span),
+                    "signature_header" => r.signature_header.as_ref().map(Spanned::span),
+                    "signature_prefix" => r.signature_prefix.as_ref().map(Spanned::span),
+                    "signed_payload" => r.signed_payload.as_ref().map(Spanned::span),
+                    "timestamp_header" => r.timestamp_header.as_ref().map(Spanned::span),
+                    "tolerance" => r.tolerance.as_ref().map(Spanned::span),
+                    _ => None,
+                }
+                .or(Some(provider.span()));
+                self.problem(at, Some(e.key), &e.message);
+                None
+            }
+        };
+        if self.problems.len() != before {
+            return None;
+        }
+        Some(Route {
+            name: name?,
+            path: path?,
+            methods: methods?,
+            upstream: upstream?,
+            max_body: max_body?,
+            scheme: built?,
+            secret_sources: sources,
+        })
+    }
+}
+
+/// 1-based line and column (in characters) of byte `offset` in `text`.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+fn parse_listen(s: &str) -> Result<SocketAddr, String> {
+    s.parse().map_err(|_| {
+        format!("`{s}` is not an address to listen on: write an IP and a port, as in \"127.0.0.1:8080\" or \"[::1]:8080\"")
+    })
+}
+
+fn parse_size(v: &toml::Value) -> Result<u64, String> {
+    match v {
+        toml::Value::Integer(n) if *n > 0 => Ok(*n as u64),
+        toml::Value::Integer(_) => Err("must be at least 1 byte".into()),
+        toml::Value::String(s) => size::parse(s),
+        other => Err(format!(
+            "expected a size such as \"1MiB\" or a number of bytes, found a {}",
+            other.type_str()
+        )),
+    }
+}
+
+fn parse_name(s: &str) -> Result<String, String> {
+    if s.is_empty() || s.len() > 64 || !s.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(format!(
+            "`{s}` is not a usable route name: 1 to 64 printable ASCII characters, no spaces"
+        ));
+    }
+    Ok(s.to_owned())
+}
+
+fn parse_path(s: &str) -> Result<(), String> {
+    routing::check_path(s).map_err(|why| {
+        format!("`{s}` can never match a request: {why}")
+    })
+}
+
+fn parse_methods(list: &[String]) -> Result<Vec<Method>, String> {
+    if list.is_empty() {
+        return Err("the list is empty: no request could ever pass".into());
+    }
+    let mut out: Vec<Method> = Vec::new();
+    for m in list {
+        let upper = m.to_ascii_uppercase();
+        let method = Method::from_bytes(upper.as_bytes())
+            .map_err(|_| format!("`{m}` is not an HTTP method"))?;
+        if method == Method::CONNECT || method == Method::TRACE {
+            return Err(format!("{method} is not a method a webhook can use"));
+        }
+        if !out.contains(&method) {
+            out.push(method);
+        }
+    }
+    Ok(out)
+}
+
+fn parse_upstream(s: &str) -> Result<Upstream, String> {
+    let bad = |why: &str| format!("`{s}` {why}; write an origin such as \"http://127.0.0.1:5000\"");
+    if s.starts_with("unix:") {
+        return Err(bad("is a unix socket, which this version cannot forward to yet"));
+    }
+    let uri: Uri = s.parse().map_err(|_| bad("is not a URL"))?;
+    match uri.scheme_str() {
+        Some("http") => {}
+        Some("https") => return Err(bad("is https, which this version cannot forward to yet")),
+        Some(_) | None => return Err(bad("is not an http:// URL")),
+    }
+    let authority = uri.authority().ok_or_else(|| bad("has no host"))?.clone();
+    if authority.as_str().contains('@') {
+        return Err(bad("holds credentials"));
+    }
+    if authority.host().is_empty() {
+        return Err(bad("has no host"));
+    }
+    if authority.as_str().ends_with(':') {
+        return Err(bad("has an empty port"));
+    }
+    if let Some(pq) = uri.path_and_query() {
+        if pq.as_str() != "/" && !pq.as_str().is_empty() {
+            return Err(bad("has a path or query: hookwall forwards the request's own path and query unchanged"));
+        }
+    }
+    Ok(Upstream { authority })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,246 @@
+//! Stage-two and stage-one config errors: each names the file, the route and the key.
+
+use super::*;
+
+fn env(name: &str) -> Option<String> {
+    match name {
+        "GH_SECRET" => Some("a-long-random-github-secret".into()),
+        "CUSTOM_SECRET" => Some("a-long-random-custom-secret".into()),
+        "WEAK" => Some("super-secret-key".into()),
+        "EMPTY" => Some(String::new()),
+        _ => None,
+    }
+}
+
+fn load_str(text: &str) -> Result<Config, ConfigError> {
+    parse(text, Path::new("proxy.toml"), &env)
+}
+
+fn errors(text: &str) -> Vec<String> {
+    load_str(text)
+        .unwrap_err()
+        .to_string()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn one_error(text: &str) -> String {
+    let errs = errors(text);
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    errs.into_iter().next().unwrap()
+}
+
+const GITHUB: &str = r#"
+[[route]]
+name = "github"
+path = "/webhooks/github"
+upstream = "http://127.0.0.1:5000"
+provider = "github"
+secret = { env = "GH_SECRET" }
+"#;
+
+#[test]
+fn loads_a_minimal_config_with_defaults() {
+    let c = load_str(GITHUB).unwrap();
+    assert_eq!(c.server.listen, "127.0.0.1:8080".parse().unwrap());
+    assert_eq!(c.server.max_body, 1 << 20);
+    assert_eq!(c.server.upstream_timeout, Duration::from_secs(9));
+    let r = &c.routes[0];
+    assert_eq!(r.name, "github");
+    assert_eq!(r.path, PathMatch::Exact("/webhooks/github".into()));
+    assert_eq!(r.methods, vec![Method::POST]);
+    assert_eq!(r.upstream.to_string(), "http://127.0.0.1:5000");
+    assert_eq!(r.max_body, 1 << 20);
+    assert_eq!(r.scheme.provider(), "github");
+    assert_eq!(r.secret_sources, vec![SecretSource::Env("GH_SECRET".into())]);
+}
+
+#[test]
+fn loads_every_key() {
+    let c = load_str(
+        r#"
+[server]
+listen = "[::1]:9000"
+max_body = "2MiB"
+upstream_timeout = "3s"
+header_timeout = "4s"
+body_timeout = "5s"
+shutdown_timeout = "6s"
+
+[[route]]
+name = "custom"
+path_prefix = "/hooks/"
+methods = ["post", "PUT"]
+upstream = "http://localhost:5001/"
+provider = "hmac"
+secret = [{ env = "CUSTOM_SECRET" }, { env = "GH_SECRET" }]
+max_body = 4096
+tolerance = "90s"
+signature_header = "X-Signature"
+algorithm = "sha512"
+encoding = "base64"
+signature_prefix = "v1="
+signed_payload = "{timestamp}.{body}"
+timestamp_header = "X-Timestamp"
+"#,
+    )
+    .unwrap();
+    assert_eq!(c.server.listen, "[::1]:9000".parse().unwrap());
+    assert_eq!(c.server.max_body, 2 << 20);
+    assert_eq!(c.server.upstream_timeout, Duration::from_secs(3));
+    assert_eq!(c.server.header_timeout, Duration::from_secs(4));
+    assert_eq!(c.server.body_timeout, Duration::from_secs(5));
+    assert_eq!(c.server.shutdown_timeout, Duration::from_secs(6));
+    let r = &c.routes[0];
+    assert_eq!(r.path, PathMatch::Prefix("/hooks/".into()));
+    assert_eq!(r.methods, vec![Method::POST, Method::PUT]);
+    assert_eq!(r.upstream.authority.as_str(), "localhost:5001");
+    assert_eq!(r.max_body, 4096);
+    assert_eq!(r.secret_sources.len(), 2);
+}
+
+#[test]
+fn unknown_keys_name_the_key_the_line_and_the_valid_keys() {
+    let e = one_error(&format!("{GITHUB}tolerence = \"5m\"\n"));
+    assert!(e.starts_with("proxy.toml:8:1: "), "{e}");
+    assert!(e.contains("unknown field `tolerence`"), "{e}");
+    assert!(e.contains("tolerance"), "{e}");
+    let e = one_error("[server]\nlisten = \"127.0.0.1:1\"\nmax_bdy = 1\n");
+    assert!(e.starts_with("proxy.toml:3:1: ") && e.contains("`max_bdy`"), "{e}");
+    let e = one_error("[sever]\n");
+    assert!(e.contains("unknown field `sever`"), "{e}");
+}
+
+#[test]
+fn syntax_errors_have_a_position_but_never_echo_the_line() {
+    let e = one_error("[[route]]\nsecret = \"hunter2-inline-value\nname = 1\n");
+    assert!(e.starts_with("proxy.toml:2:"), "{e}");
+    assert!(!e.contains("hunter2-inline-value"), "{e}");
+}
+
+#[test]
+fn bad_sizes_and_durations_name_route_and_key() {
+    let e = one_error(&format!("{GITHUB}max_body = \"1.5MiB\"\n"));
+    assert!(e.starts_with("proxy.toml:8:12: route 1 (github): max_body: "), "{e}");
+    let e = one_error(&format!("{GITHUB}max_body = 0\n"));
+    assert!(e.ends_with("max_body: must be at least 1 byte"), "{e}");
+    let e = one_error(&format!("[server]\nupstream_timeout = \"9\"\n{GITHUB}"));
+    assert!(e.starts_with("proxy.toml:2:20: [server]: upstream_timeout: `9` has no unit"), "{e}");
+    let e = one_error(&format!("[server]\nbody_timeout = \"0s\"\n{GITHUB}"));
+    assert!(e.contains("[server]: body_timeout: must be longer than zero"), "{e}");
+    let e = one_error(&format!("[server]\nheader_timeout = \"10 secs\"\n{GITHUB}"));
+    assert!(e.contains("header_timeout: `10 secs`: unknown unit"), "{e}");
+    let e = one_error(&format!("[server]\nlisten = \"localhost\"\n{GITHUB}"));
+    assert!(e.contains("[server]: listen: `localhost` is not an address"), "{e}");
+}
+
+#[test]
+fn duplicate_paths_and_names_are_errors() {
+    let e = one_error(&format!("{GITHUB}{}", GITHUB.replace("name = \"github\"", "name = \"other\"")));
+    assert!(e.contains("route 2 (other): path: `/webhooks/github` is already used by route 1 (github)"), "{e}");
+    let e = one_error(&format!("{GITHUB}{}", GITHUB.replace("/webhooks/github", "/webhooks/two")));
+    assert!(e.contains("route 2 (github): name: `github` is already the name of route 1"), "{e}");
+    let prefix = GITHUB.replace("path =", "path_prefix =");
+    let e = one_error(&format!("{prefix}{}", prefix.replace("name = \"github\"", "name = \"p2\"")));
+    assert!(e.contains("path_prefix: `/webhooks/github` is already used"), "{e}");
+    // An exact path and a prefix with the same text are two different routes.
+    let both = format!("{GITHUB}{}", prefix.replace("name = \"github\"", "name = \"p\""));
+    assert_eq!(load_str(&both).unwrap().routes.len(), 2);
+}
+
+#[test]
+fn upstreams_must_be_http_origins() {
+    for (bad, why) in [
+        ("127.0.0.1:5000", "is not an http:// URL"),
+        ("ftp://127.0.0.1:5000", "is not an http:// URL"),
+        ("https://127.0.0.1:5000", "is https"),
+        ("http://127.0.0.1:5000/app", "has a path or query"),
+        ("http://127.0.0.1:5000?x=1", "has a path or query"),
+        ("http://user:pw@127.0.0.1:5000", "holds credentials"),
+        ("http://127.0.0.1:", "has an empty port"),
+        ("http:// bad", "is not a URL"),
+        ("unix:/run/app.sock", "is a unix socket"),
+    ] {
+        let e = one_error(&GITHUB.replace("http://127.0.0.1:5000", bad));
+        assert!(e.starts_with("proxy.toml:5:12: route 1 (github): upstream: "), "{e}");
+        assert!(e.contains(why), "{bad}: {e}");
+    }
+}
+
+#[test]
+fn secret_problems_name_the_source_never_the_value() {
+    let e = one_error(&GITHUB.replace("{ env = \"GH_SECRET\" }", "\"the-inline-value\""));
+    assert!(e.starts_with("proxy.toml:7:10: route 1 (github): secret: a secret is never written"), "{e}");
+    assert!(!e.contains("the-inline-value"), "{e}");
+    let e = one_error(&GITHUB.replace("GH_SECRET", "UNSET_VAR"));
+    assert!(e.ends_with("secret: env var UNSET_VAR is not set (or is not valid UTF-8)"), "{e}");
+    let e = one_error(&GITHUB.replace("GH_SECRET", "WEAK"));
+    assert!(e.contains("secret: env var WEAK holds a well-known default"), "{e}");
+    assert!(!e.contains("super-secret-key"), "{e}");
+    let e = one_error(&GITHUB.replace("GH_SECRET", "EMPTY"));
+    assert!(e.ends_with("secret: env var EMPTY is empty"), "{e}");
+    let e = one_error(&GITHUB.replace("secret = { env = \"GH_SECRET\" }\n", ""));
+    assert!(e.contains("route 1 (github): secret: missing"), "{e}");
+    let e = one_error(&GITHUB.replace("{ env = \"GH_SECRET\" }", "{ file = \"no-such-secret-file\" }"));
+    assert!(e.contains("secret: file no-such-secret-file cannot be read"), "{e}");
+}
+
+#[test]
+fn route_shape_errors() {
+    let e = one_error(&GITHUB.replace("path = \"/webhooks/github\"\n", ""));
+    assert!(e.contains("route 1 (github): missing `path` (exact match) or `path_prefix`"), "{e}");
+    let e = one_error(&GITHUB.replace("path = \"/webhooks/github\"", "path = \"/a\"\npath_prefix = \"/b\""));
+    assert!(e.contains("path: give either"), "{e}");
+    let e = one_error(&GITHUB.replace("/webhooks/github", "webhooks/github"));
+    assert!(e.contains("path: `webhooks/github` can never match a request: does not start with `/`"), "{e}");
+    let e = one_error(&GITHUB.replace("/webhooks/github", "/a/../b"));
+    assert!(e.contains("holds a `.` or `..` segment"), "{e}");
+    let e = one_error(&format!("{GITHUB}methods = []\n"));
+    assert!(e.contains("methods: the list is empty"), "{e}");
+    let e = one_error(&format!("{GITHUB}methods = [\"CONNECT\"]\n"));
+    assert!(e.contains("methods: CONNECT is not a method"), "{e}");
+    let e = one_error(&format!("{GITHUB}methods = [\"P O\"]\n"));
+    assert!(e.contains("methods: `P O` is not an HTTP method"), "{e}");
+    let e = one_error(&GITHUB.replace("upstream = \"http://127.0.0.1:5000\"\n", ""));
+    assert!(e.contains("upstream: missing"), "{e}");
+    let e = one_error(&GITHUB.replace("provider = \"github\"\n", ""));
+    assert!(e.contains("provider: missing"), "{e}");
+    let e = one_error(&GITHUB.replace("name = \"github\"", "name = \"has space\""));
+    assert!(e.contains("name: `has space` is not a usable route name"), "{e}");
+    let e = one_error("[server]\n");
+    assert!(e.contains("no [[route]]"), "{e}");
+}
+
+#[test]
+fn provider_key_errors_point_at_the_key() {
+    let e = one_error(&GITHUB.replace("\"github\"\nsecret", "\"gitlub\"\nsecret"));
+    assert!(e.starts_with("proxy.toml:6:12: route 1 (github): provider: unknown provider `gitlub`; known providers: github, hmac"), "{e}");
+    let e = one_error(&format!("{GITHUB}signature_header = \"X-Sig\"\n"));
+    assert!(e.starts_with("proxy.toml:8:20: route 1 (github): signature_header: is only for provider = \"hmac\""), "{e}");
+    let e = one_error(&format!("{GITHUB}algorithm = \"md5\"\n"));
+    assert!(e.contains("route 1 (github): algorithm: "), "{e}");
+    let e = one_error(&format!("{GITHUB}tolerance = \"5m\"\n"));
+    assert!(e.contains("tolerance: GitHub signs no timestamp"), "{e}");
+    let hmac = GITHUB.replace("\"github\"\nsecret", "\"hmac\"\nsecret");
+    let e = one_error(&hmac);
+    assert!(e.contains("signature_header: missing"), "{e}");
+    let e = one_error(&format!("{hmac}signature_header = \"X-Sig\"\nsigned_payload = \"{{ts}}.{{body}}\"\n"));
+    assert!(e.contains("signed_payload: `{ts}.{body}`: unknown placeholder"), "{e}");
+    let e = one_error(&format!("{hmac}signature_header = \"X-Sig\"\ntolerance = \"1x\"\n"));
+    assert!(e.contains("tolerance: `1x`: unknown unit"), "{e}");
+}
+
+#[test]
+fn reports_every_problem_at_once() {
+    let text = format!(
+        "[server]\nmax_body = \"big\"\n{}{}",
+        GITHUB.replace("GH_SECRET", "UNSET_ONE"),
+        GITHUB.replace("name = \"github\"", "name = \"b\"").replace("/webhooks/github", "/b").replace("GH_SECRET", "UNSET_TWO")
+    );
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 3, "{errs:#?}");
+    assert!(errs[0].contains("[server]: max_body"));
+    assert!(errs[1].contains("route 1 (github): secret: env var UNSET_ONE"));
+    assert!(errs[2].contains("route 2 (b): secret: env var UNSET_TWO"));
+}

@@ -1,0 +1,12 @@
+//! hookwall: a reverse proxy that verifies webhook signatures on the exact bytes received,
+//! forwards only verified requests upstream, byte for byte, and answers the rest itself.
+//!
+//! The request path is in [`proxy`]; see `docs/ARCHITECTURE.md` for how the modules fit.
+
+pub mod cli;
+pub mod config;
+pub mod proxy;
+pub mod routing;
+pub mod scheme;
+pub mod server;
+pub mod upstream;

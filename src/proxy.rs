@@ -1,0 +1,477 @@
+//! The request path, in order: target checks (400), route (404), method (405), declared size
+//! (413 before a byte of body is read), body under a cap and a deadline (413 / 408 / 400),
+//! signature (401), then forwarding the very bytes that were verified (502 / 504), and the
+//! upstream's answer streamed back.
+//!
+//! This module owns the statuses a sender sees and the per-request log line. It never returns
+//! an error to hyper: every outcome is a response. Listening and connections belong to
+//! `server`; the upstream pool to `upstream`; the signature check to `scheme`.
+
+use std::net::SocketAddr;
+use std::time::{Instant, SystemTime};
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::request::Parts;
+use http::{Method, Request, Response, StatusCode, Uri, Version};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::Body;
+
+use crate::config::{Config, Route, Server};
+use crate::routing::{self, RouteTable, TargetError};
+use crate::scheme::{Signed, Unverified};
+use crate::upstream::{Upstream, UpstreamError};
+
+/// Errors a body may yield, boxed.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The body of every response hookwall sends.
+pub type ResponseBody = UnsyncBoxBody<Bytes, BoxError>;
+
+/// Why a request was answered by hookwall rather than by the upstream.
+#[derive(Debug)]
+pub enum Rejection {
+    BadTarget(TargetError),
+    /// HTTP/1 without exactly one `Host`.
+    BadHost,
+    /// Both `Content-Length` and `Transfer-Encoding`, several `Content-Length`s, or
+    /// `Transfer-Encoding` on HTTP/1.0: framing that two parsers may read differently.
+    AmbiguousFraming,
+    NoRoute,
+    WrongMethod,
+    TooLarge,
+    BodyTimeout,
+    /// The body could not be read (malformed chunked encoding, cut short).
+    BadBody,
+    Unverified(Unverified),
+    UpstreamDown,
+    UpstreamTimeout,
+}
+
+impl Rejection {
+    /// The status the sender gets.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Rejection::BadTarget(_) => StatusCode::BAD_REQUEST,
+            Rejection::BadHost => StatusCode::BAD_REQUEST,
+            Rejection::AmbiguousFraming => StatusCode::BAD_REQUEST,
+            Rejection::NoRoute => StatusCode::NOT_FOUND,
+            Rejection::WrongMethod => StatusCode::METHOD_NOT_ALLOWED,
+            Rejection::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Rejection::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            Rejection::BadBody => StatusCode::BAD_REQUEST,
+            Rejection::Unverified(_) => StatusCode::UNAUTHORIZED,
+            Rejection::UpstreamDown => StatusCode::BAD_GATEWAY,
+            Rejection::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+        }
+    }
+
+    /// The reason code for logs and metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Rejection::BadTarget(e) => e.reason(),
+            Rejection::BadHost => "bad_host",
+            Rejection::AmbiguousFraming => "ambiguous_framing",
+            Rejection::NoRoute => "no_route",
+            Rejection::WrongMethod => "method_not_allowed",
+            Rejection::TooLarge => "body_too_large",
+            Rejection::BodyTimeout => "body_timeout",
+            Rejection::BadBody => "bad_body",
+            Rejection::Unverified(u) => u.reason(),
+            Rejection::UpstreamDown => "upstream_unreachable",
+            Rejection::UpstreamTimeout => "upstream_timeout",
+        }
+    }
+
+    /// Whether the connection must close after the answer: the request body may be unread,
+    /// or the framing itself is in doubt, so the next bytes cannot be trusted as a request.
+    fn closes_connection(&self) -> bool {
+        match self {
+            Rejection::BadTarget(_)
+            | Rejection::BadHost
+            | Rejection::AmbiguousFraming
+            | Rejection::NoRoute
+            | Rejection::WrongMethod
+            | Rejection::TooLarge
+            | Rejection::BodyTimeout
+            | Rejection::BadBody => true,
+            Rejection::Unverified(_) | Rejection::UpstreamDown | Rejection::UpstreamTimeout => {
+                false
+            }
+        }
+    }
+
+    /// The short, generic body: nothing about what was expected.
+    fn body(&self) -> &'static str {
+        match self.status() {
+            StatusCode::BAD_REQUEST => "bad request\n",
+            StatusCode::NOT_FOUND => "not found\n",
+            StatusCode::METHOD_NOT_ALLOWED => "method not allowed\n",
+            StatusCode::PAYLOAD_TOO_LARGE => "payload too large\n",
+            StatusCode::REQUEST_TIMEOUT => "request timeout\n",
+            StatusCode::UNAUTHORIZED => "unauthorized\n",
+            StatusCode::BAD_GATEWAY => "bad gateway\n",
+            StatusCode::GATEWAY_TIMEOUT => "gateway timeout\n",
+            _ => "error\n",
+        }
+    }
+}
+
+/// Request headers that never go upstream: hop-by-hop ones (RFC 9110 section 7.6.1), the
+/// framing hookwall sets itself, forwarding information a client could forge, and routing
+/// overrides some frameworks honour.
+const DROPPED_REQUEST_HEADERS: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "content-length",
+    "expect",
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+    "x-forwarded-port",
+    "x-forwarded-prefix",
+    "x-real-ip",
+    "x-original-url",
+    "x-rewrite-url",
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
+
+/// Response headers that never go back to the sender (hop-by-hop).
+const DROPPED_RESPONSE_HEADERS: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+static X_HOOKWALL_VERIFIED: HeaderName = HeaderName::from_static("x-hookwall-verified");
+static X_HOOKWALL_DELIVERY_ID: HeaderName = HeaderName::from_static("x-hookwall-delivery-id");
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
+/// The hyper service's state: routes, limits and the upstream pool.
+#[derive(Debug)]
+pub struct Proxy {
+    table: RouteTable,
+    server: Server,
+    upstream: Upstream,
+}
+
+/// What one request came to, for the log line.
+struct Outcome<'a> {
+    route: Option<&'a Route>,
+    rejection: Option<Rejection>,
+    upstream_status: Option<u16>,
+    delivery_id: Option<String>,
+}
+
+impl Proxy {
+    /// The proxy for a validated config.
+    pub fn new(config: Config) -> Proxy {
+        Proxy {
+            upstream: Upstream::new(config.server.upstream_timeout),
+            server: config.server,
+            table: RouteTable::new(config.routes),
+        }
+    }
+
+    /// The route table.
+    pub fn routes(&self) -> &RouteTable {
+        &self.table
+    }
+
+    /// Handles one request from `peer`. Never fails: every outcome is a response.
+    pub async fn handle<B>(&self, req: Request<B>, peer: SocketAddr) -> Response<ResponseBody>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let start = Instant::now();
+        let (parts, body) = req.into_parts();
+        let mut outcome = Outcome {
+            route: None,
+            rejection: None,
+            upstream_status: None,
+            delivery_id: None,
+        };
+        let response = match self.process(&parts, body, peer, &mut outcome).await {
+            Ok(res) => res,
+            Err(rejection) => {
+                let res = reject(&rejection, &parts, outcome.route);
+                outcome.rejection = Some(rejection);
+                res
+            }
+        };
+        log(&parts, &response, &outcome, start);
+        response
+    }
+
+    async fn process<'a, B>(
+        &'a self,
+        parts: &Parts,
+        body: B,
+        peer: SocketAddr,
+        outcome: &mut Outcome<'a>,
+    ) -> Result<Response<ResponseBody>, Rejection>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        routing::check_target(&parts.uri, parts.version).map_err(Rejection::BadTarget)?;
+        check_framing(parts)?;
+        let route = self.table.lookup(parts.uri.path()).ok_or(Rejection::NoRoute)?;
+        outcome.route = Some(route);
+        if !route.methods.contains(&parts.method) {
+            return Err(Rejection::WrongMethod);
+        }
+        // A declared length over the limit is refused before any of the body is read (and,
+        // with `Expect: 100-continue`, before the sender is asked to send it).
+        if body.size_hint().lower() > route.max_body {
+            return Err(Rejection::TooLarge);
+        }
+        let body = read_body(body, route.max_body, self.server.body_timeout).await?;
+
+        let verified = route
+            .scheme
+            .verify(
+                &Signed {
+                    uri: &parts.uri,
+                    headers: &parts.headers,
+                    body: &body,
+                },
+                SystemTime::now(),
+            )
+            .map_err(Rejection::Unverified)?;
+        outcome.delivery_id = verified.delivery_id.clone();
+
+        let req = upstream_request(parts, route, body, peer, verified.delivery_id.as_deref())?;
+        let res = self.upstream.send(req).await.map_err(|e| match e {
+            UpstreamError::Timeout => Rejection::UpstreamTimeout,
+            UpstreamError::Down(e) => {
+                tracing::debug!(error = %e, "upstream request failed");
+                Rejection::UpstreamDown
+            }
+        })?;
+        outcome.upstream_status = Some(res.status().as_u16());
+        let (mut head, body) = res.into_parts();
+        strip_response_headers(&mut head.headers);
+        Ok(Response::from_parts(
+            head,
+            body.map_err(BoxError::from).boxed_unsync(),
+        ))
+    }
+}
+
+/// HTTP/1 framing and `Host` checks: the cases where hookwall and the app could disagree on
+/// where one request ends or which site it is for.
+fn check_framing(parts: &Parts) -> Result<(), Rejection> {
+    if parts.version >= Version::HTTP_2 {
+        return Ok(());
+    }
+    let lengths = parts.headers.get_all(header::CONTENT_LENGTH).iter().count();
+    let chunked = parts.headers.contains_key(header::TRANSFER_ENCODING);
+    if lengths > 1 || (lengths == 1 && chunked) || (chunked && parts.version < Version::HTTP_11) {
+        return Err(Rejection::AmbiguousFraming);
+    }
+    if parts.headers.get_all(header::HOST).iter().count() != 1 {
+        return Err(Rejection::BadHost);
+    }
+    Ok(())
+}
+
+/// Collects the body under `limit` bytes and `deadline`.
+async fn read_body<B>(body: B, limit: u64, deadline: std::time::Duration) -> Result<Bytes, Rejection>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    match tokio::time::timeout(deadline, Limited::new(body, limit).collect()).await {
+        Err(_) => Err(Rejection::BodyTimeout),
+        // Trailers are dropped with the rest of the collected frames: only the data was
+        // verified, so only the data goes upstream.
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => Err(Rejection::TooLarge),
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "request body unreadable");
+            Err(Rejection::BadBody)
+        }
+    }
+}
+
+/// Builds the request to the upstream: same method and target, the verified bytes with their
+/// own `Content-Length`, end-to-end headers, hookwall's forwarding headers.
+fn upstream_request(
+    parts: &Parts,
+    route: &Route,
+    body: Bytes,
+    peer: SocketAddr,
+    delivery_id: Option<&str>,
+) -> Result<Request<Full<Bytes>>, Rejection> {
+    let signed = route.scheme.signed_headers();
+    let named_by_connection = connection_tokens(&parts.headers);
+    let mut headers = HeaderMap::with_capacity(parts.headers.len() + 6);
+    for (name, value) in &parts.headers {
+        let dropped = DROPPED_REQUEST_HEADERS.contains(&name.as_str())
+            || name.as_str().starts_with("x-hookwall-")
+            || (named_by_connection.iter().any(|t| t == name.as_str()) && !signed.contains(name));
+        if !dropped {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .cloned()
+        .or_else(|| {
+            parts
+                .uri
+                .authority()
+                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        });
+    if let Some(host) = host {
+        headers.insert(header::HOST, host.clone());
+        headers.insert(X_FORWARDED_HOST.clone(), host);
+    }
+    if let Ok(ip) = HeaderValue::from_str(&peer.ip().to_string()) {
+        headers.insert(X_FORWARDED_FOR.clone(), ip);
+    }
+    headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static("http"));
+    headers.insert(
+        X_HOOKWALL_VERIFIED.clone(),
+        HeaderValue::from_static(route.scheme.provider()),
+    );
+    if let Some(id) = delivery_id.and_then(|id| HeaderValue::from_str(id).ok()) {
+        headers.insert(X_HOOKWALL_DELIVERY_ID.clone(), id);
+    }
+
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .cloned()
+        .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
+    let uri = Uri::builder()
+        .scheme("http")
+        .authority(route.upstream.authority.clone())
+        .path_and_query(path_and_query)
+        .build()
+        .map_err(|_| Rejection::UpstreamDown)?;
+    let mut req = Request::new(Full::new(body));
+    *req.method_mut() = parts.method.clone();
+    *req.uri_mut() = uri;
+    *req.headers_mut() = headers;
+    Ok(req)
+}
+
+/// The lowercase header names listed in `Connection`.
+fn connection_tokens(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().to_ascii_lowercase())
+        .filter(|t| !t.is_empty())
+        .collect()
+}
+
+fn strip_response_headers(headers: &mut HeaderMap) {
+    for name in connection_tokens(headers) {
+        // The upstream may not hide its own framing this way; hyper sets that anyway.
+        headers.remove(name.as_str());
+    }
+    for name in DROPPED_RESPONSE_HEADERS {
+        headers.remove(*name);
+    }
+}
+
+/// hookwall's own answer to a rejected request.
+fn reject(rejection: &Rejection, parts: &Parts, route: Option<&Route>) -> Response<ResponseBody> {
+    let body = rejection.body();
+    let mut res = Response::new(
+        Full::new(Bytes::from_static(body.as_bytes()))
+            .map_err(|never| match never {})
+            .boxed_unsync(),
+    );
+    *res.status_mut() = rejection.status();
+    let headers = res.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    if let (Rejection::WrongMethod, Some(route)) = (rejection, route) {
+        let allow = route
+            .methods
+            .iter()
+            .map(Method::as_str)
+            .collect::<Vec<_>>()
+            .join(", ");
+        if let Ok(v) = HeaderValue::from_str(&allow) {
+            headers.insert(header::ALLOW, v);
+        }
+    }
+    if rejection.closes_connection() && parts.version < Version::HTTP_2 {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    res
+}
+
+/// The one log line per request: never a header value, a secret or a body.
+fn log(parts: &Parts, res: &Response<ResponseBody>, outcome: &Outcome<'_>, start: Instant) {
+    let route = outcome.route.map_or("-", |r| r.name.as_str());
+    let status = res.status().as_u16();
+    let elapsed_ms = start.elapsed().as_secs_f64() * 1000.0;
+    let reason = outcome.rejection.as_ref().map(Rejection::reason);
+    let delivery_id = outcome.delivery_id.as_deref();
+    match &outcome.rejection {
+        Some(Rejection::UpstreamDown | Rejection::UpstreamTimeout) => tracing::warn!(
+            target: "hookwall::request",
+            route,
+            method = %parts.method,
+            path = parts.uri.path(),
+            status,
+            reason,
+            delivery_id,
+            elapsed_ms,
+            "upstream failed"
+        ),
+        Some(_) => tracing::info!(
+            target: "hookwall::request",
+            route,
+            method = %parts.method,
+            path = parts.uri.path(),
+            status,
+            reason,
+            elapsed_ms,
+            "rejected"
+        ),
+        None => tracing::info!(
+            target: "hookwall::request",
+            route,
+            method = %parts.method,
+            path = parts.uri.path(),
+            status,
+            upstream_status = outcome.upstream_status,
+            delivery_id,
+            elapsed_ms,
+            "forwarded"
+        ),
+    }
+}

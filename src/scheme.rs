@@ -1,0 +1,154 @@
+//! Signature schemes: the [`Scheme`] trait every provider implements, what a check returns
+//! ([`Verified`] or an [`Unverified`] reason), and [`build`], the one place that turns a route's
+//! validated `provider` and scheme keys into a scheme.
+//!
+//! A scheme sees only the request target, the headers, the raw body and the clock. It never
+//! sees the network, and it never decides anything from the request that the config fixes
+//! (the algorithm above all). Routing, limits and forwarding belong to `proxy`.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use http::{HeaderMap, HeaderName, Uri};
+
+use crate::config::secret::Secret;
+
+pub mod github;
+pub mod hmac;
+
+/// What a scheme may look at, and nothing more.
+#[derive(Clone, Copy, Debug)]
+pub struct Signed<'a> {
+    /// The request target as received (path and query).
+    pub uri: &'a Uri,
+    /// The request headers as received.
+    pub headers: &'a HeaderMap,
+    /// The raw body bytes, exactly as received.
+    pub body: &'a [u8],
+}
+
+/// What a passed check tells the rest of the request path (replay, logs, metrics).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verified {
+    /// The provider's id for this delivery, where the scheme carries one.
+    pub delivery_id: Option<String>,
+    /// The signed timestamp, where the scheme carries one.
+    pub timestamp: Option<SystemTime>,
+    /// Which secret of the route's rotation list verified (0 is the first).
+    pub secret_slot: usize,
+}
+
+/// Why a request did not verify. Each has a stable reason code for logs and metrics; none
+/// carries the claimed or the expected signature.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unverified {
+    /// The signature header is absent.
+    MissingSignature,
+    /// The signature header appears more than once: a rejection, never a choice.
+    DuplicateSignature,
+    /// The signature header does not have the configured form (prefix, encoding, length).
+    MalformedSignature,
+    /// The signature is well-formed but no secret of the route produces it.
+    SignatureMismatch,
+    /// The timestamp header is absent.
+    MissingTimestamp,
+    /// The timestamp header appears more than once.
+    DuplicateTimestamp,
+    /// The timestamp header is not a whole number of seconds since the Unix epoch.
+    MalformedTimestamp,
+    /// The timestamp is further from now than the route's tolerance, in either direction.
+    TimestampOutOfTolerance,
+}
+
+impl Unverified {
+    /// The reason code used in logs and metrics.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Unverified::MissingSignature => "missing_signature",
+            Unverified::DuplicateSignature => "duplicate_signature",
+            Unverified::MalformedSignature => "malformed_signature",
+            Unverified::SignatureMismatch => "signature_mismatch",
+            Unverified::MissingTimestamp => "missing_timestamp",
+            Unverified::DuplicateTimestamp => "duplicate_timestamp",
+            Unverified::MalformedTimestamp => "malformed_timestamp",
+            Unverified::TimestampOutOfTolerance => "timestamp_out_of_tolerance",
+        }
+    }
+}
+
+impl std::fmt::Display for Unverified {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.reason())
+    }
+}
+
+/// A provider's signature check.
+pub trait Scheme: Send + Sync + std::fmt::Debug {
+    /// The provider name as written in config (`"github"`, `"hmac"`).
+    fn provider(&self) -> &'static str;
+
+    /// Checks the signature; `now` is a parameter so tests can pin the clock.
+    ///
+    /// # Errors
+    /// The first reason the request does not verify.
+    fn verify(&self, req: &Signed<'_>, now: SystemTime) -> Result<Verified, Unverified>;
+
+    /// The headers a sender would add, signed with the route's first secret; used by
+    /// `hookwall sign` and by tests.
+    fn sign(&self, req: &Signed<'_>, now: SystemTime) -> HeaderMap;
+
+    /// The request headers this scheme reads. The proxy forwards them whatever `Connection`
+    /// says, so the upstream can check what hookwall checked.
+    fn signed_headers(&self) -> &[HeaderName];
+}
+
+/// The provider names [`build`] knows, as written in config.
+pub const PROVIDERS: &[&str] = &["github", "hmac"];
+
+/// A route's scheme keys after stage one of config parsing: strings as written, durations
+/// parsed. `None` is a key the route does not set.
+#[derive(Debug, Default)]
+pub struct Options<'a> {
+    pub provider: &'a str,
+    pub algorithm: Option<&'a str>,
+    pub encoding: Option<&'a str>,
+    pub signature_header: Option<&'a str>,
+    pub signature_prefix: Option<&'a str>,
+    pub signed_payload: Option<&'a str>,
+    pub timestamp_header: Option<&'a str>,
+    pub tolerance: Option<Duration>,
+}
+
+/// A scheme key that does not fit its provider. `key` is the config key to blame.
+#[derive(Debug, PartialEq, Eq)]
+pub struct BuildError {
+    pub key: &'static str,
+    pub message: String,
+}
+
+impl BuildError {
+    pub(crate) fn new(key: &'static str, message: impl Into<String>) -> BuildError {
+        BuildError {
+            key,
+            message: message.into(),
+        }
+    }
+}
+
+/// Builds the scheme a route's `provider` names, keyed with its secrets.
+///
+/// # Errors
+/// An unknown provider, or a scheme key that is missing, malformed or not for this provider.
+pub fn build(opts: &Options<'_>, secrets: Vec<Secret>) -> Result<Arc<dyn Scheme>, BuildError> {
+    match opts.provider {
+        "github" => Ok(Arc::new(github::build(opts, secrets)?)),
+        "hmac" => Ok(Arc::new(hmac::build(opts, secrets)?)),
+        other => Err(BuildError::new(
+            "provider",
+            format!(
+                "unknown provider `{other}`; known providers: {}",
+                PROVIDERS.join(", ")
+            ),
+        )),
+    }
+}
