@@ -37,7 +37,7 @@ pub enum Command {
     /// Validate the config and its secrets, print the route table; exit 0 if valid, else 1.
     Check,
     /// Print the headers a sender would add for the body on stdin.
-    Sign(SignArgs),
+    Sign(Box<SignArgs>),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -120,7 +120,11 @@ pub fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 Err(e) => {
                     eprintln!("{e}");
                     let n = e.problems.len();
-                    eprintln!("{}: {n} problem{}", path.display(), if n == 1 { "" } else { "s" });
+                    eprintln!(
+                        "{}: {n} problem{}",
+                        path.display(),
+                        if n == 1 { "" } else { "s" }
+                    );
                     Ok(ExitCode::FAILURE)
                 }
             }
@@ -161,7 +165,11 @@ pub fn route_table(config: &Config) -> String {
         rows.push([
             r.name.clone(),
             r.path.to_string(),
-            r.methods.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(","),
+            r.methods
+                .iter()
+                .map(|m| m.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
             r.scheme.provider().to_owned(),
             r.upstream.to_string(),
             size::Display(r.max_body).to_string(),
@@ -204,7 +212,10 @@ pub fn route_table(config: &Config) -> String {
     out
 }
 
-fn sign(config_path: Option<&Path>, args: &SignArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
+fn sign(
+    config_path: Option<&Path>,
+    args: &SignArgs,
+) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let scheme = match &args.route {
         Some(name) => {
             let config = config::load(need_config(config_path)?)?;
@@ -237,7 +248,8 @@ fn sign(config_path: Option<&Path>, args: &SignArgs) -> Result<ExitCode, Box<dyn
                 timestamp_header: args.timestamp_header.as_deref(),
                 tolerance: None,
             };
-            scheme::build(&opts, secrets).map_err(|e| format!("--{}: {}", e.key.replace('_', "-"), e.message))?
+            scheme::build(&opts, secrets)
+                .map_err(|e| format!("--{}: {}", e.key.replace('_', "-"), e.message))?
         }
     };
     let mut body = Vec::new();

@@ -249,7 +249,11 @@ pub fn parse(text: &str, path: &Path, env: EnvLookup<'_>) -> Result<Config, Conf
     let mut seen: HashMap<PathMatch, (usize, String)> = HashMap::new();
     let mut names: HashMap<String, usize> = HashMap::new();
     if raw.route.is_empty() {
-        ctx.problem(None, None, "no [[route]]: hookwall would refuse every request");
+        ctx.problem(
+            None,
+            None,
+            "no [[route]]: hookwall would refuse every request",
+        );
     }
     for (i, spanned) in raw.route.iter().enumerate() {
         let r = spanned.get_ref();
@@ -270,11 +274,18 @@ pub fn parse(text: &str, path: &Path, env: EnvLookup<'_>) -> Result<Config, Conf
                 .or(r.path_prefix.as_ref())
                 .map(Spanned::span);
             if let Some((first, first_label)) = seen.get(&route.path) {
-                let which = if matches!(route.path, PathMatch::Exact(_)) { "path" } else { "path_prefix" };
+                let which = if matches!(route.path, PathMatch::Exact(_)) {
+                    "path"
+                } else {
+                    "path_prefix"
+                };
                 ctx.problem(
                     span,
                     Some(which),
-                    &format!("`{}` is already used by route {first} ({first_label})", path_of(&route.path)),
+                    &format!(
+                        "`{}` is already used by route {first} ({first_label})",
+                        path_of(&route.path)
+                    ),
                 );
             } else {
                 seen.insert(route.path.clone(), (i + 1, route.name.clone()));
@@ -343,7 +354,9 @@ impl Ctx<'_> {
 
     fn server(&mut self, raw: Option<&RawServer>) -> Server {
         let mut server = Server {
-            listen: defaults::LISTEN.parse().expect("the default listen address parses"),
+            listen: defaults::LISTEN
+                .parse()
+                .expect("the default listen address parses"),
             max_body: defaults::MAX_BODY,
             upstream_timeout: defaults::UPSTREAM_TIMEOUT,
             header_timeout: defaults::HEADER_TIMEOUT,
@@ -359,10 +372,22 @@ impl Ctx<'_> {
             server.max_body = v;
         }
         for (key, value, slot) in [
-            ("upstream_timeout", &raw.upstream_timeout, &mut server.upstream_timeout),
-            ("header_timeout", &raw.header_timeout, &mut server.header_timeout),
+            (
+                "upstream_timeout",
+                &raw.upstream_timeout,
+                &mut server.upstream_timeout,
+            ),
+            (
+                "header_timeout",
+                &raw.header_timeout,
+                &mut server.header_timeout,
+            ),
             ("body_timeout", &raw.body_timeout, &mut server.body_timeout),
-            ("shutdown_timeout", &raw.shutdown_timeout, &mut server.shutdown_timeout),
+            (
+                "shutdown_timeout",
+                &raw.shutdown_timeout,
+                &mut server.shutdown_timeout,
+            ),
         ] {
             if let Some(v) = self.key(key, value.as_ref(), |s| duration::parse(s)) {
                 *slot = v;
@@ -382,16 +407,26 @@ impl Ctx<'_> {
     ) -> Option<Route> {
         let before = self.problems.len();
         let path = match (&r.path, &r.path_prefix) {
-            (Some(p), None) => self.key("path", Some(p), |s| parse_path(s).map(|()| PathMatch::Exact(s.clone()))),
-            (None, Some(p)) => {
-                self.key("path_prefix", Some(p), |s| parse_path(s).map(|()| PathMatch::Prefix(s.clone())))
-            }
+            (Some(p), None) => self.key("path", Some(p), |s| {
+                parse_path(s).map(|()| PathMatch::Exact(s.clone()))
+            }),
+            (None, Some(p)) => self.key("path_prefix", Some(p), |s| {
+                parse_path(s).map(|()| PathMatch::Prefix(s.clone()))
+            }),
             (Some(p), Some(_)) => {
-                self.problem(Some(p.span()), Some("path"), "give either `path` (exact) or `path_prefix`, not both");
+                self.problem(
+                    Some(p.span()),
+                    Some("path"),
+                    "give either `path` (exact) or `path_prefix`, not both",
+                );
                 None
             }
             (None, None) => {
-                self.problem(Some(span.clone()), None, "missing `path` (exact match) or `path_prefix`");
+                self.problem(
+                    Some(span.clone()),
+                    None,
+                    "missing `path` (exact match) or `path_prefix`",
+                );
                 None
             }
         };
@@ -406,7 +441,11 @@ impl Ctx<'_> {
         let upstream = match &r.upstream {
             Some(u) => self.key("upstream", Some(u), |s| parse_upstream(s)),
             None => {
-                self.problem(Some(span.clone()), Some("upstream"), "missing: where verified requests go, as in \"http://127.0.0.1:5000\"");
+                self.problem(
+                    Some(span.clone()),
+                    Some("upstream"),
+                    "missing: where verified requests go, as in \"http://127.0.0.1:5000\"",
+                );
                 None
             }
         };
@@ -422,7 +461,10 @@ impl Ctx<'_> {
             self.problem(
                 Some(span),
                 Some("provider"),
-                &format!("missing: name the sender's scheme ({})", scheme::PROVIDERS.join(", ")),
+                &format!(
+                    "missing: name the sender's scheme ({})",
+                    scheme::PROVIDERS.join(", ")
+                ),
             );
             return None;
         };
@@ -522,9 +564,7 @@ fn parse_name(s: &str) -> Result<String, String> {
 }
 
 fn parse_path(s: &str) -> Result<(), String> {
-    routing::check_path(s).map_err(|why| {
-        format!("`{s}` can never match a request: {why}")
-    })
+    routing::check_path(s).map_err(|why| format!("`{s}` can never match a request: {why}"))
 }
 
 fn parse_methods(list: &[String]) -> Result<Vec<Method>, String> {
@@ -549,7 +589,9 @@ fn parse_methods(list: &[String]) -> Result<Vec<Method>, String> {
 fn parse_upstream(s: &str) -> Result<Upstream, String> {
     let bad = |why: &str| format!("`{s}` {why}; write an origin such as \"http://127.0.0.1:5000\"");
     if s.starts_with("unix:") {
-        return Err(bad("is a unix socket, which this version cannot forward to yet"));
+        return Err(bad(
+            "is a unix socket, which this version cannot forward to yet",
+        ));
     }
     let uri: Uri = s.parse().map_err(|_| bad("is not a URL"))?;
     match uri.scheme_str() {
@@ -569,7 +611,9 @@ fn parse_upstream(s: &str) -> Result<Upstream, String> {
     }
     if let Some(pq) = uri.path_and_query() {
         if pq.as_str() != "/" && !pq.as_str().is_empty() {
-            return Err(bad("has a path or query: hookwall forwards the request's own path and query unchanged"));
+            return Err(bad(
+                "has a path or query: hookwall forwards the request's own path and query unchanged",
+            ));
         }
     }
     Ok(Upstream { authority })

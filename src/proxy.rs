@@ -235,7 +235,10 @@ impl Proxy {
     {
         routing::check_target(&parts.uri, parts.version).map_err(Rejection::BadTarget)?;
         check_framing(parts)?;
-        let route = self.table.lookup(parts.uri.path()).ok_or(Rejection::NoRoute)?;
+        let route = self
+            .table
+            .lookup(parts.uri.path())
+            .ok_or(Rejection::NoRoute)?;
         outcome.route = Some(route);
         if !route.methods.contains(&parts.method) {
             return Err(Rejection::WrongMethod);
@@ -296,7 +299,11 @@ fn check_framing(parts: &Parts) -> Result<(), Rejection> {
 }
 
 /// Collects the body under `limit` bytes and `deadline`.
-async fn read_body<B>(body: B, limit: u64, deadline: std::time::Duration) -> Result<Bytes, Rejection>
+async fn read_body<B>(
+    body: B,
+    limit: u64,
+    deadline: std::time::Duration,
+) -> Result<Bytes, Rejection>
 where
     B: Body<Data = Bytes>,
     B::Error: Into<BoxError>,
@@ -336,16 +343,12 @@ fn upstream_request(
         }
     }
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
-    let host = parts
-        .headers
-        .get(header::HOST)
-        .cloned()
-        .or_else(|| {
-            parts
-                .uri
-                .authority()
-                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-        });
+    let host = parts.headers.get(header::HOST).cloned().or_else(|| {
+        parts
+            .uri
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+    });
     if let Some(host) = host {
         headers.insert(header::HOST, host.clone());
         headers.insert(X_FORWARDED_HOST.clone(), host);

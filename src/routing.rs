@@ -197,21 +197,54 @@ mod tests {
 
     #[test]
     fn accepts_ordinary_targets() {
-        for t in ["/", "/webhooks/github", "/hooks/", "/a/b?x=1&y=%20z", "/a%20b", "/a;v=1", "/.well-known/x"] {
-            assert_eq!(check_target(&t.parse().unwrap(), Version::HTTP_11), Ok(()), "{t}");
+        for t in [
+            "/",
+            "/webhooks/github",
+            "/hooks/",
+            "/a/b?x=1&y=%20z",
+            "/a%20b",
+            "/a;v=1",
+            "/.well-known/x",
+        ] {
+            assert_eq!(
+                check_target(&t.parse().unwrap(), Version::HTTP_11),
+                Ok(()),
+                "{t}"
+            );
         }
     }
 
     #[test]
     fn refuses_dot_segments_in_every_spelling() {
-        for t in ["/a/../admin", "/a/./b", "/..", "/a/..", "/a/..;/admin", "/a/.;x/b", "/a/../"] {
-            assert_eq!(check_target(&t.parse().unwrap(), Version::HTTP_11), Err(TargetError::DotSegment), "{t}");
+        for t in [
+            "/a/../admin",
+            "/a/./b",
+            "/..",
+            "/a/..",
+            "/a/..;/admin",
+            "/a/.;x/b",
+            "/a/../",
+        ] {
+            assert_eq!(
+                check_target(&t.parse().unwrap(), Version::HTTP_11),
+                Err(TargetError::DotSegment),
+                "{t}"
+            );
         }
     }
 
     #[test]
     fn refuses_encoded_separators_and_double_encoding() {
-        for t in ["/a%2fb", "/a%2Fb", "/a/%2e%2e/b", "/a%2E", "/a%5cb", "/a%00", "/a%252e%252e/b", "/x?y=%00"] {
+        for t in [
+            "/a%2fb",
+            "/a%2Fb",
+            "/a/%2e%2e/b",
+            "/a%2E",
+            "/a%5cb",
+            "/a%00",
+            "/a%252e%252e/b",
+            "/x?y=%00",
+        ] {
             assert_eq!(
                 check_target(&t.parse().unwrap(), Version::HTTP_11),
                 Err(TargetError::EncodedSeparator),
@@ -219,7 +252,10 @@ mod tests {
             );
         }
         // In the query, an encoded slash is ordinary data.
-        assert_eq!(check_target(&"/x?next=%2Fhome".parse().unwrap(), Version::HTTP_11), Ok(()));
+        assert_eq!(
+            check_target(&"/x?next=%2Fhome".parse().unwrap(), Version::HTTP_11),
+            Ok(())
+        );
     }
 
     #[test]
@@ -239,7 +275,11 @@ mod tests {
     fn refuses_absolute_authority_and_asterisk_forms_over_http1() {
         for t in ["http://example.com/webhooks/github", "example.com:443", "*"] {
             let uri: Uri = t.parse().unwrap();
-            assert_eq!(check_target(&uri, Version::HTTP_11), Err(TargetError::NotOriginForm), "{t}");
+            assert_eq!(
+                check_target(&uri, Version::HTTP_11),
+                Err(TargetError::NotOriginForm),
+                "{t}"
+            );
         }
         // HTTP/2 always carries scheme and authority.
         let uri: Uri = "http://example.com/webhooks/github".parse().unwrap();
@@ -253,7 +293,10 @@ mod tests {
             .map(|p| {
                 let secret = Secret::from_bytes("routing-test-key", SecretSource::Env("K".into()));
                 let scheme = crate::scheme::build(
-                    &crate::scheme::Options { provider: "github", ..Default::default() },
+                    &crate::scheme::Options {
+                        provider: "github",
+                        ..Default::default()
+                    },
                     vec![secret],
                 )
                 .unwrap();
@@ -261,7 +304,9 @@ mod tests {
                     name: format!("{p}"),
                     path: p.clone(),
                     methods: vec![http::Method::POST],
-                    upstream: crate::config::Upstream { authority: "127.0.0.1:1".parse().unwrap() },
+                    upstream: crate::config::Upstream {
+                        authority: "127.0.0.1:1".parse().unwrap(),
+                    },
                     max_body: 1,
                     scheme,
                     secret_sources: vec![],
@@ -302,7 +347,13 @@ mod tests {
     fn exact_paths_match_exactly() {
         let t = table(&[PathMatch::Exact("/webhooks/github".into())]);
         assert_eq!(found(&t, "/webhooks/github"), Some("= /webhooks/github"));
-        for miss in ["/webhooks/github/", "/webhooks/GitHub", "/webhooks/githu", "/webhooks/github;x", "/"] {
+        for miss in [
+            "/webhooks/github/",
+            "/webhooks/GitHub",
+            "/webhooks/githu",
+            "/webhooks/github;x",
+            "/",
+        ] {
             assert_eq!(found(&t, miss), None, "{miss}");
         }
     }

@@ -72,7 +72,10 @@ impl Upstream {
     ///
     /// # Errors
     /// [`UpstreamError`]: 502 or 504 for the sender.
-    pub async fn send(&self, req: Request<Full<Bytes>>) -> Result<Response<Incoming>, UpstreamError> {
+    pub async fn send(
+        &self,
+        req: Request<Full<Bytes>>,
+    ) -> Result<Response<Incoming>, UpstreamError> {
         match tokio::time::timeout(self.timeout, self.client.request(req)).await {
             Ok(Ok(res)) => Ok(res),
             Ok(Err(e)) => Err(UpstreamError::Down(e)),

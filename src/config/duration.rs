@@ -12,12 +12,16 @@ use std::time::Duration;
 pub fn parse(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     if t.is_empty() {
-        return Err("empty duration: expected a number and a unit, as in \"9s\" or \"500ms\"".into());
+        return Err(
+            "empty duration: expected a number and a unit, as in \"9s\" or \"500ms\"".into(),
+        );
     }
     let mut total = Duration::ZERO;
     let mut rest = t;
     while !rest.is_empty() {
-        let digits_end = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits_end = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         if digits_end == 0 {
             return Err(format!(
                 "`{text}` is not a duration: expected a number and a unit, as in \"9s\" or \"500ms\""
@@ -27,7 +31,9 @@ pub fn parse(text: &str) -> Result<Duration, String> {
             .parse()
             .map_err(|_| format!("`{text}` is too large"))?;
         rest = &rest[digits_end..];
-        let unit_end = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let unit = &rest[..unit_end];
         rest = &rest[unit_end..];
         let part = match unit {
@@ -105,8 +111,12 @@ mod tests {
         assert!(parse("-5s").is_err());
         assert!(parse("1.5s").is_err());
         assert!(parse("5 minutes").unwrap_err().contains("unknown unit"));
-        assert!(parse("99999999999999999999s").unwrap_err().contains("too large"));
-        assert!(parse("18446744073709551615h").unwrap_err().contains("too large"));
+        assert!(parse("99999999999999999999s")
+            .unwrap_err()
+            .contains("too large"));
+        assert!(parse("18446744073709551615h")
+            .unwrap_err()
+            .contains("too large"));
     }
 
     #[test]

@@ -196,10 +196,9 @@ fn parse_source(value: &toml::Value, base: &Path) -> Result<SecretSource, String
             Ok(SecretSource::File(base.join(path)))
         }
         (None, Some(toml::Value::String(_))) => Err("`file` is empty".into()),
-        (Some(v), None) | (None, Some(v)) => Err(format!(
-            "expected a string, found a {}",
-            v.type_str()
-        )),
+        (Some(v), None) | (None, Some(v)) => {
+            Err(format!("expected a string, found a {}", v.type_str()))
+        }
         (None, None) => Err("expected `env` or `file`".into()),
     }
 }
@@ -258,12 +257,7 @@ mod tests {
         std::fs::write(dir.join("s1"), "first-value-xyz\n\n").unwrap();
         std::fs::write(dir.join("s2"), "second-value-xyz\r\n").unwrap();
         let env = env_with(&[]);
-        let secrets = load(
-            &value(r#"[{ file = "s1" }, { file = "s2" }]"#),
-            &dir,
-            &env,
-        )
-        .unwrap();
+        let secrets = load(&value(r#"[{ file = "s1" }, { file = "s2" }]"#), &dir, &env).unwrap();
         assert_eq!(secrets[0].expose(), b"first-value-xyz\n");
         assert_eq!(secrets[1].expose(), b"second-value-xyz");
         std::fs::remove_dir_all(&dir).unwrap();
@@ -271,7 +265,12 @@ mod tests {
 
     #[test]
     fn refuses_an_inline_secret_and_says_why() {
-        let err = load(&value(r#""hunter3-but-inline""#), Path::new("."), &env_with(&[])).unwrap_err();
+        let err = load(
+            &value(r#""hunter3-but-inline""#),
+            Path::new("."),
+            &env_with(&[]),
+        )
+        .unwrap_err();
         assert!(err.contains("never written in the config file"), "{err}");
         assert!(err.contains("env = "), "{err}");
         assert!(!err.contains("hunter3"), "{err}");
@@ -279,7 +278,12 @@ mod tests {
 
     #[test]
     fn names_an_unset_variable() {
-        let err = load(&value(r#"{ env = "NOPE" }"#), Path::new("."), &env_with(&[])).unwrap_err();
+        let err = load(
+            &value(r#"{ env = "NOPE" }"#),
+            Path::new("."),
+            &env_with(&[]),
+        )
+        .unwrap_err();
         assert_eq!(err, "env var NOPE is not set (or is not valid UTF-8)");
     }
 
@@ -291,7 +295,10 @@ mod tests {
             &env_with(&[]),
         )
         .unwrap_err();
-        assert!(err.starts_with("file /nonexistent/hookwall/secret cannot be read"), "{err}");
+        assert!(
+            err.starts_with("file /nonexistent/hookwall/secret cannot be read"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -305,18 +312,37 @@ mod tests {
 
     #[test]
     fn refuses_well_known_defaults_without_echoing_them() {
-        for weak in ["super-secret-key", "secret", "changeme", "Secret ", "CHANGEME"] {
+        for weak in [
+            "super-secret-key",
+            "secret",
+            "changeme",
+            "Secret ",
+            "CHANGEME",
+        ] {
             let vars: &'static [(&str, &str)] = Box::leak(Box::new([("W", weak)]));
-            let err = load(&value(r#"{ env = "W" }"#), Path::new("."), &env_with(vars)).unwrap_err();
-            assert!(err.starts_with("env var W holds a well-known default"), "{err}");
-            assert!(!err.to_lowercase().contains(&weak.trim().to_lowercase()) || weak.trim().eq_ignore_ascii_case("secret"), "{err}");
+            let err =
+                load(&value(r#"{ env = "W" }"#), Path::new("."), &env_with(vars)).unwrap_err();
+            assert!(
+                err.starts_with("env var W holds a well-known default"),
+                "{err}"
+            );
+            assert!(
+                !err.to_lowercase().contains(&weak.trim().to_lowercase())
+                    || weak.trim().eq_ignore_ascii_case("secret"),
+                "{err}"
+            );
         }
     }
 
     #[test]
     fn reports_which_list_entry_failed() {
         let env = env_with(&[("A", "a-fine-long-secret")]);
-        let err = load(&value(r#"[{ env = "A" }, { env = "B" }]"#), Path::new("."), &env).unwrap_err();
+        let err = load(
+            &value(r#"[{ env = "A" }, { env = "B" }]"#),
+            Path::new("."),
+            &env,
+        )
+        .unwrap_err();
         assert_eq!(err, "entry 2: env var B is not set (or is not valid UTF-8)");
     }
 
@@ -324,12 +350,24 @@ mod tests {
     fn refuses_malformed_sources() {
         let env = env_with(&[]);
         let base = Path::new(".");
-        assert!(load(&value("[]"), base, &env).unwrap_err().contains("empty"));
-        assert!(load(&value("42"), base, &env).unwrap_err().contains("found a integer"));
-        assert!(load(&value(r#"{ env = "A", file = "b" }"#), base, &env).unwrap_err().contains("not both"));
-        assert!(load(&value(r#"{ vault = "x" }"#), base, &env).unwrap_err().contains("unknown key `vault`"));
-        assert!(load(&value("{ env = 3 }"), base, &env).unwrap_err().contains("expected a string"));
-        assert!(load(&value("{}"), base, &env).unwrap_err().contains("expected `env` or `file`"));
+        assert!(load(&value("[]"), base, &env)
+            .unwrap_err()
+            .contains("empty"));
+        assert!(load(&value("42"), base, &env)
+            .unwrap_err()
+            .contains("found a integer"));
+        assert!(load(&value(r#"{ env = "A", file = "b" }"#), base, &env)
+            .unwrap_err()
+            .contains("not both"));
+        assert!(load(&value(r#"{ vault = "x" }"#), base, &env)
+            .unwrap_err()
+            .contains("unknown key `vault`"));
+        assert!(load(&value("{ env = 3 }"), base, &env)
+            .unwrap_err()
+            .contains("expected a string"));
+        assert!(load(&value("{}"), base, &env)
+            .unwrap_err()
+            .contains("expected `env` or `file`"));
     }
 
     #[test]

@@ -88,7 +88,9 @@ mod tests {
 
     #[test]
     fn rejects_overflow() {
-        assert!(parse("99999999999999999999").unwrap_err().contains("too large"));
+        assert!(parse("99999999999999999999")
+            .unwrap_err()
+            .contains("too large"));
         assert!(parse("17179869184GiB").unwrap_err().contains("too large"));
     }
 

@@ -53,7 +53,10 @@ fn loads_a_minimal_config_with_defaults() {
     assert_eq!(r.upstream.to_string(), "http://127.0.0.1:5000");
     assert_eq!(r.max_body, 1 << 20);
     assert_eq!(r.scheme.provider(), "github");
-    assert_eq!(r.secret_sources, vec![SecretSource::Env("GH_SECRET".into())]);
+    assert_eq!(
+        r.secret_sources,
+        vec![SecretSource::Env("GH_SECRET".into())]
+    );
 }
 
 #[test]
@@ -107,7 +110,10 @@ fn unknown_keys_name_the_key_the_line_and_the_valid_keys() {
     assert!(e.contains("unknown field `tolerence`"), "{e}");
     assert!(e.contains("tolerance"), "{e}");
     let e = one_error("[server]\nlisten = \"127.0.0.1:1\"\nmax_bdy = 1\n");
-    assert!(e.starts_with("proxy.toml:3:1: ") && e.contains("`max_bdy`"), "{e}");
+    assert!(
+        e.starts_with("proxy.toml:3:1: ") && e.contains("`max_bdy`"),
+        "{e}"
+    );
     let e = one_error("[sever]\n");
     assert!(e.contains("unknown field `sever`"), "{e}");
 }
@@ -122,30 +128,63 @@ fn syntax_errors_have_a_position_but_never_echo_the_line() {
 #[test]
 fn bad_sizes_and_durations_name_route_and_key() {
     let e = one_error(&format!("{GITHUB}max_body = \"1.5MiB\"\n"));
-    assert!(e.starts_with("proxy.toml:8:12: route 1 (github): max_body: "), "{e}");
+    assert!(
+        e.starts_with("proxy.toml:8:12: route 1 (github): max_body: "),
+        "{e}"
+    );
     let e = one_error(&format!("{GITHUB}max_body = 0\n"));
     assert!(e.ends_with("max_body: must be at least 1 byte"), "{e}");
     let e = one_error(&format!("[server]\nupstream_timeout = \"9\"\n{GITHUB}"));
-    assert!(e.starts_with("proxy.toml:2:20: [server]: upstream_timeout: `9` has no unit"), "{e}");
+    assert!(
+        e.starts_with("proxy.toml:2:20: [server]: upstream_timeout: `9` has no unit"),
+        "{e}"
+    );
     let e = one_error(&format!("[server]\nbody_timeout = \"0s\"\n{GITHUB}"));
-    assert!(e.contains("[server]: body_timeout: must be longer than zero"), "{e}");
+    assert!(
+        e.contains("[server]: body_timeout: must be longer than zero"),
+        "{e}"
+    );
     let e = one_error(&format!("[server]\nheader_timeout = \"10 secs\"\n{GITHUB}"));
     assert!(e.contains("header_timeout: `10 secs`: unknown unit"), "{e}");
     let e = one_error(&format!("[server]\nlisten = \"localhost\"\n{GITHUB}"));
-    assert!(e.contains("[server]: listen: `localhost` is not an address"), "{e}");
+    assert!(
+        e.contains("[server]: listen: `localhost` is not an address"),
+        "{e}"
+    );
 }
 
 #[test]
 fn duplicate_paths_and_names_are_errors() {
-    let e = one_error(&format!("{GITHUB}{}", GITHUB.replace("name = \"github\"", "name = \"other\"")));
-    assert!(e.contains("route 2 (other): path: `/webhooks/github` is already used by route 1 (github)"), "{e}");
-    let e = one_error(&format!("{GITHUB}{}", GITHUB.replace("/webhooks/github", "/webhooks/two")));
-    assert!(e.contains("route 2 (github): name: `github` is already the name of route 1"), "{e}");
+    let e = one_error(&format!(
+        "{GITHUB}{}",
+        GITHUB.replace("name = \"github\"", "name = \"other\"")
+    ));
+    assert!(
+        e.contains("route 2 (other): path: `/webhooks/github` is already used by route 1 (github)"),
+        "{e}"
+    );
+    let e = one_error(&format!(
+        "{GITHUB}{}",
+        GITHUB.replace("/webhooks/github", "/webhooks/two")
+    ));
+    assert!(
+        e.contains("route 2 (github): name: `github` is already the name of route 1"),
+        "{e}"
+    );
     let prefix = GITHUB.replace("path =", "path_prefix =");
-    let e = one_error(&format!("{prefix}{}", prefix.replace("name = \"github\"", "name = \"p2\"")));
-    assert!(e.contains("path_prefix: `/webhooks/github` is already used"), "{e}");
+    let e = one_error(&format!(
+        "{prefix}{}",
+        prefix.replace("name = \"github\"", "name = \"p2\"")
+    ));
+    assert!(
+        e.contains("path_prefix: `/webhooks/github` is already used"),
+        "{e}"
+    );
     // An exact path and a prefix with the same text are two different routes.
-    let both = format!("{GITHUB}{}", prefix.replace("name = \"github\"", "name = \"p\""));
+    let both = format!(
+        "{GITHUB}{}",
+        prefix.replace("name = \"github\"", "name = \"p\"")
+    );
     assert_eq!(load_str(&both).unwrap().routes.len(), 2);
 }
 
@@ -163,7 +202,10 @@ fn upstreams_must_be_http_origins() {
         ("unix:/run/app.sock", "is a unix socket"),
     ] {
         let e = one_error(&GITHUB.replace("http://127.0.0.1:5000", bad));
-        assert!(e.starts_with("proxy.toml:5:12: route 1 (github): upstream: "), "{e}");
+        assert!(
+            e.starts_with("proxy.toml:5:12: route 1 (github): upstream: "),
+            "{e}"
+        );
         assert!(e.contains(why), "{bad}: {e}");
     }
 }
@@ -171,29 +213,53 @@ fn upstreams_must_be_http_origins() {
 #[test]
 fn secret_problems_name_the_source_never_the_value() {
     let e = one_error(&GITHUB.replace("{ env = \"GH_SECRET\" }", "\"the-inline-value\""));
-    assert!(e.starts_with("proxy.toml:7:10: route 1 (github): secret: a secret is never written"), "{e}");
+    assert!(
+        e.starts_with("proxy.toml:7:10: route 1 (github): secret: a secret is never written"),
+        "{e}"
+    );
     assert!(!e.contains("the-inline-value"), "{e}");
     let e = one_error(&GITHUB.replace("GH_SECRET", "UNSET_VAR"));
-    assert!(e.ends_with("secret: env var UNSET_VAR is not set (or is not valid UTF-8)"), "{e}");
+    assert!(
+        e.ends_with("secret: env var UNSET_VAR is not set (or is not valid UTF-8)"),
+        "{e}"
+    );
     let e = one_error(&GITHUB.replace("GH_SECRET", "WEAK"));
-    assert!(e.contains("secret: env var WEAK holds a well-known default"), "{e}");
+    assert!(
+        e.contains("secret: env var WEAK holds a well-known default"),
+        "{e}"
+    );
     assert!(!e.contains("super-secret-key"), "{e}");
     let e = one_error(&GITHUB.replace("GH_SECRET", "EMPTY"));
     assert!(e.ends_with("secret: env var EMPTY is empty"), "{e}");
     let e = one_error(&GITHUB.replace("secret = { env = \"GH_SECRET\" }\n", ""));
     assert!(e.contains("route 1 (github): secret: missing"), "{e}");
-    let e = one_error(&GITHUB.replace("{ env = \"GH_SECRET\" }", "{ file = \"no-such-secret-file\" }"));
-    assert!(e.contains("secret: file no-such-secret-file cannot be read"), "{e}");
+    let e = one_error(&GITHUB.replace(
+        "{ env = \"GH_SECRET\" }",
+        "{ file = \"no-such-secret-file\" }",
+    ));
+    assert!(
+        e.contains("secret: file no-such-secret-file cannot be read"),
+        "{e}"
+    );
 }
 
 #[test]
 fn route_shape_errors() {
     let e = one_error(&GITHUB.replace("path = \"/webhooks/github\"\n", ""));
-    assert!(e.contains("route 1 (github): missing `path` (exact match) or `path_prefix`"), "{e}");
-    let e = one_error(&GITHUB.replace("path = \"/webhooks/github\"", "path = \"/a\"\npath_prefix = \"/b\""));
+    assert!(
+        e.contains("route 1 (github): missing `path` (exact match) or `path_prefix`"),
+        "{e}"
+    );
+    let e = one_error(&GITHUB.replace(
+        "path = \"/webhooks/github\"",
+        "path = \"/a\"\npath_prefix = \"/b\"",
+    ));
     assert!(e.contains("path: give either"), "{e}");
     let e = one_error(&GITHUB.replace("/webhooks/github", "webhooks/github"));
-    assert!(e.contains("path: `webhooks/github` can never match a request: does not start with `/`"), "{e}");
+    assert!(
+        e.contains("path: `webhooks/github` can never match a request: does not start with `/`"),
+        "{e}"
+    );
     let e = one_error(&GITHUB.replace("/webhooks/github", "/a/../b"));
     assert!(e.contains("holds a `.` or `..` segment"), "{e}");
     let e = one_error(&format!("{GITHUB}methods = []\n"));
@@ -207,7 +273,10 @@ fn route_shape_errors() {
     let e = one_error(&GITHUB.replace("provider = \"github\"\n", ""));
     assert!(e.contains("provider: missing"), "{e}");
     let e = one_error(&GITHUB.replace("name = \"github\"", "name = \"has space\""));
-    assert!(e.contains("name: `has space` is not a usable route name"), "{e}");
+    assert!(
+        e.contains("name: `has space` is not a usable route name"),
+        "{e}"
+    );
     let e = one_error("[server]\n");
     assert!(e.contains("no [[route]]"), "{e}");
 }
@@ -217,7 +286,12 @@ fn provider_key_errors_point_at_the_key() {
     let e = one_error(&GITHUB.replace("\"github\"\nsecret", "\"gitlub\"\nsecret"));
     assert!(e.starts_with("proxy.toml:6:12: route 1 (github): provider: unknown provider `gitlub`; known providers: github, hmac"), "{e}");
     let e = one_error(&format!("{GITHUB}signature_header = \"X-Sig\"\n"));
-    assert!(e.starts_with("proxy.toml:8:20: route 1 (github): signature_header: is only for provider = \"hmac\""), "{e}");
+    assert!(
+        e.starts_with(
+            "proxy.toml:8:20: route 1 (github): signature_header: is only for provider = \"hmac\""
+        ),
+        "{e}"
+    );
     let e = one_error(&format!("{GITHUB}algorithm = \"md5\"\n"));
     assert!(e.contains("route 1 (github): algorithm: "), "{e}");
     let e = one_error(&format!("{GITHUB}tolerance = \"5m\"\n"));
@@ -225,9 +299,16 @@ fn provider_key_errors_point_at_the_key() {
     let hmac = GITHUB.replace("\"github\"\nsecret", "\"hmac\"\nsecret");
     let e = one_error(&hmac);
     assert!(e.contains("signature_header: missing"), "{e}");
-    let e = one_error(&format!("{hmac}signature_header = \"X-Sig\"\nsigned_payload = \"{{ts}}.{{body}}\"\n"));
-    assert!(e.contains("signed_payload: `{ts}.{body}`: unknown placeholder"), "{e}");
-    let e = one_error(&format!("{hmac}signature_header = \"X-Sig\"\ntolerance = \"1x\"\n"));
+    let e = one_error(&format!(
+        "{hmac}signature_header = \"X-Sig\"\nsigned_payload = \"{{ts}}.{{body}}\"\n"
+    ));
+    assert!(
+        e.contains("signed_payload: `{ts}.{body}`: unknown placeholder"),
+        "{e}"
+    );
+    let e = one_error(&format!(
+        "{hmac}signature_header = \"X-Sig\"\ntolerance = \"1x\"\n"
+    ));
     assert!(e.contains("tolerance: `1x`: unknown unit"), "{e}");
 }
 
@@ -236,7 +317,10 @@ fn reports_every_problem_at_once() {
     let text = format!(
         "[server]\nmax_body = \"big\"\n{}{}",
         GITHUB.replace("GH_SECRET", "UNSET_ONE"),
-        GITHUB.replace("name = \"github\"", "name = \"b\"").replace("/webhooks/github", "/b").replace("GH_SECRET", "UNSET_TWO")
+        GITHUB
+            .replace("name = \"github\"", "name = \"b\"")
+            .replace("/webhooks/github", "/b")
+            .replace("GH_SECRET", "UNSET_TWO")
     );
     let errs = errors(&text);
     assert_eq!(errs.len(), 3, "{errs:#?}");

@@ -33,9 +33,7 @@ pub fn build(opts: &Options<'_>, secrets: Vec<Secret>) -> Result<HmacScheme, Bui
     if let Some(((key, fixed), _)) = FIXED_KEYS.iter().zip(set).find(|(_, is_set)| *is_set) {
         return Err(BuildError::new(
             key,
-            format!(
-                "is only for provider = \"hmac\"; the github preset always uses {fixed}"
-            ),
+            format!("is only for provider = \"hmac\"; the github preset always uses {fixed}"),
         ));
     }
     if opts.timestamp_header.is_some() {
@@ -92,28 +90,59 @@ mod tests {
 
     fn github(algorithm: Option<&'static str>) -> HmacScheme {
         let secret = Secret::from_bytes(VECTOR_SECRET, SecretSource::Env("GH".into()));
-        build(&Options { provider: "github", algorithm, ..Options::default() }, vec![secret]).unwrap()
+        build(
+            &Options {
+                provider: "github",
+                algorithm,
+                ..Options::default()
+            },
+            vec![secret],
+        )
+        .unwrap()
     }
 
-    fn check(s: &HmacScheme, headers: &[(&'static str, &str)], body: &[u8]) -> Result<(), Unverified> {
+    fn check(
+        s: &HmacScheme,
+        headers: &[(&'static str, &str)],
+        body: &[u8],
+    ) -> Result<(), Unverified> {
         let uri = Uri::from_static("/webhooks/github");
         let mut map = HeaderMap::new();
         for (k, v) in headers {
             map.append(*k, HeaderValue::from_str(v).unwrap());
         }
-        s.verify(&Signed { uri: &uri, headers: &map, body }, SystemTime::now()).map(|_| ())
+        s.verify(
+            &Signed {
+                uri: &uri,
+                headers: &map,
+                body,
+            },
+            SystemTime::now(),
+        )
+        .map(|_| ())
     }
 
     #[test]
     fn verifies_githubs_published_vector() {
-        assert_eq!(check(&github(None), &[("x-hub-signature-256", VECTOR_SHA256)], VECTOR_BODY), Ok(()));
+        assert_eq!(
+            check(
+                &github(None),
+                &[("x-hub-signature-256", VECTOR_SHA256)],
+                VECTOR_BODY
+            ),
+            Ok(())
+        );
     }
 
     #[test]
     fn sign_reproduces_githubs_published_vector() {
         let uri = Uri::from_static("/");
         let headers = github(None).sign(
-            &Signed { uri: &uri, headers: &HeaderMap::new(), body: VECTOR_BODY },
+            &Signed {
+                uri: &uri,
+                headers: &HeaderMap::new(),
+                body: VECTOR_BODY,
+            },
             SystemTime::now(),
         );
         assert_eq!(headers.len(), 1);
@@ -134,9 +163,20 @@ mod tests {
             Err(Unverified::MalformedSignature)
         );
         // Only a route that asks for sha1 reads it.
-        assert_eq!(check(&github(Some("sha1")), &[("x-hub-signature", sha1)], VECTOR_BODY), Ok(()));
         assert_eq!(
-            check(&github(Some("sha1")), &[("x-hub-signature-256", VECTOR_SHA256)], VECTOR_BODY),
+            check(
+                &github(Some("sha1")),
+                &[("x-hub-signature", sha1)],
+                VECTOR_BODY
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            check(
+                &github(Some("sha1")),
+                &[("x-hub-signature-256", VECTOR_SHA256)],
+                VECTOR_BODY
+            ),
             Err(Unverified::MissingSignature)
         );
     }
@@ -146,26 +186,58 @@ mod tests {
         let s = github(None);
         let uri = Uri::from_static("/");
         let mut map = HeaderMap::new();
-        map.insert("x-hub-signature-256", HeaderValue::from_static(VECTOR_SHA256));
-        map.insert("x-github-delivery", HeaderValue::from_static("72d3162e-cc78-11e3-81ab-4c9367dc0958"));
-        let v = s.verify(&Signed { uri: &uri, headers: &map, body: VECTOR_BODY }, SystemTime::now()).unwrap();
-        assert_eq!(v.delivery_id.as_deref(), Some("72d3162e-cc78-11e3-81ab-4c9367dc0958"));
+        map.insert(
+            "x-hub-signature-256",
+            HeaderValue::from_static(VECTOR_SHA256),
+        );
+        map.insert(
+            "x-github-delivery",
+            HeaderValue::from_static("72d3162e-cc78-11e3-81ab-4c9367dc0958"),
+        );
+        let v = s
+            .verify(
+                &Signed {
+                    uri: &uri,
+                    headers: &map,
+                    body: VECTOR_BODY,
+                },
+                SystemTime::now(),
+            )
+            .unwrap();
+        assert_eq!(
+            v.delivery_id.as_deref(),
+            Some("72d3162e-cc78-11e3-81ab-4c9367dc0958")
+        );
     }
 
     #[test]
     fn refuses_keys_the_preset_fixes() {
-        let secret = || vec![Secret::from_bytes("abcdefgh-123", SecretSource::Env("GH".into()))];
+        let secret = || {
+            vec![Secret::from_bytes(
+                "abcdefgh-123",
+                SecretSource::Env("GH".into()),
+            )]
+        };
         let o = |f: fn(&mut Options<'static>)| {
-            let mut o = Options { provider: "github", ..Options::default() };
+            let mut o = Options {
+                provider: "github",
+                ..Options::default()
+            };
             f(&mut o);
             build(&o, secret()).unwrap_err().key
         };
-        assert_eq!(o(|o| o.signature_header = Some("X-Sig")), "signature_header");
+        assert_eq!(
+            o(|o| o.signature_header = Some("X-Sig")),
+            "signature_header"
+        );
         assert_eq!(o(|o| o.signature_prefix = Some("x=")), "signature_prefix");
         assert_eq!(o(|o| o.encoding = Some("base64")), "encoding");
         assert_eq!(o(|o| o.signed_payload = Some("{body}")), "signed_payload");
         assert_eq!(o(|o| o.timestamp_header = Some("X-Ts")), "timestamp_header");
-        assert_eq!(o(|o| o.tolerance = Some(std::time::Duration::from_secs(5))), "tolerance");
+        assert_eq!(
+            o(|o| o.tolerance = Some(std::time::Duration::from_secs(5))),
+            "tolerance"
+        );
         assert_eq!(o(|o| o.algorithm = Some("sha512")), "algorithm");
     }
 }

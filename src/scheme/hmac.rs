@@ -39,7 +39,7 @@ impl Algorithm {
     }
 
     /// The tag length in bytes.
-    pub fn len(self) -> usize {
+    pub fn tag_len(self) -> usize {
         match self {
             Algorithm::Sha1 => 20,
             Algorithm::Sha256 => 32,
@@ -88,7 +88,9 @@ impl Encoding {
                 // Decode into a scratch buffer one block larger than any tag, so that an
                 // over-long value fails on length rather than on buffer space.
                 let mut scratch = [0u8; MAX_TAG + 3];
-                let n = BASE64_LENIENT_PADDING.decode_slice(text, &mut scratch).ok()?;
+                let n = BASE64_LENIENT_PADDING
+                    .decode_slice(text, &mut scratch)
+                    .ok()?;
                 if n != want {
                     return None;
                 }
@@ -133,17 +135,15 @@ pub fn parse_template(text: &str) -> Result<Vec<Part>, String> {
             literal.push(b'}');
             rest = after;
         } else if c == '{' {
-            let end = rest
-                .find('}')
-                .ok_or_else(|| format!("`{text}`: unclosed `{{` (write `{{{{` for a literal brace)"))?;
+            let end = rest.find('}').ok_or_else(|| {
+                format!("`{text}`: unclosed `{{` (write `{{{{` for a literal brace)")
+            })?;
             let part = match &rest[1..end] {
                 "body" => Part::Body,
                 "timestamp" => Part::Timestamp,
-                other => {
-                    return Err(format!(
-                        "`{text}`: unknown placeholder `{{{other}}}` (use {{body}} and {{timestamp}})"
-                    ))
-                }
+                other => return Err(format!(
+                    "`{text}`: unknown placeholder `{{{other}}}` (use {{body}} and {{timestamp}})"
+                )),
             };
             if !literal.is_empty() {
                 parts.push(Part::Literal(std::mem::take(&mut literal)));
@@ -151,7 +151,9 @@ pub fn parse_template(text: &str) -> Result<Vec<Part>, String> {
             parts.push(part);
             rest = &rest[end + 1..];
         } else if c == '}' {
-            return Err(format!("`{text}`: stray `}}` (write `}}}}` for a literal brace)"));
+            return Err(format!(
+                "`{text}`: stray `}}` (write `}}}}` for a literal brace)"
+            ));
         } else {
             let mut buf = [0u8; 4];
             literal.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
@@ -194,15 +196,15 @@ impl Key {
     fn new(algorithm: Algorithm, secret: &[u8]) -> Key {
         // HMAC accepts keys of every length, so these cannot fail.
         match algorithm {
-            Algorithm::Sha1 => Key::Sha1(
-                Hmac::new_from_slice(secret).expect("HMAC takes a key of any length"),
-            ),
-            Algorithm::Sha256 => Key::Sha256(
-                Hmac::new_from_slice(secret).expect("HMAC takes a key of any length"),
-            ),
-            Algorithm::Sha512 => Key::Sha512(
-                Hmac::new_from_slice(secret).expect("HMAC takes a key of any length"),
-            ),
+            Algorithm::Sha1 => {
+                Key::Sha1(Hmac::new_from_slice(secret).expect("HMAC takes a key of any length"))
+            }
+            Algorithm::Sha256 => {
+                Key::Sha256(Hmac::new_from_slice(secret).expect("HMAC takes a key of any length"))
+            }
+            Algorithm::Sha512 => {
+                Key::Sha512(Hmac::new_from_slice(secret).expect("HMAC takes a key of any length"))
+            }
         }
     }
 
@@ -342,7 +344,7 @@ impl Scheme for HmacScheme {
             .as_bytes()
             .strip_prefix(self.params.prefix.as_bytes())
             .ok_or(Unverified::MalformedSignature)?;
-        let want = self.params.algorithm.len();
+        let want = self.params.algorithm.tag_len();
         let mut claimed = [0u8; MAX_TAG];
         self.params
             .encoding
@@ -437,8 +439,9 @@ fn parse_unix_seconds(raw: &[u8]) -> Option<u64> {
     if raw.is_empty() || raw.len() > 12 || !raw.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    raw.iter()
-        .try_fold(0u64, |n, d| n.checked_mul(10)?.checked_add(u64::from(d - b'0')))
+    raw.iter().try_fold(0u64, |n, d| {
+        n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+    })
 }
 
 /// Header names that the proxy rewrites or drops, so no signature can live in them.
@@ -571,13 +574,27 @@ mod tests {
         }
     }
 
-    fn check(s: &HmacScheme, headers: &[(&str, &str)], body: &[u8]) -> Result<Verified, Unverified> {
+    fn check(
+        s: &HmacScheme,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<Verified, Unverified> {
         let uri = Uri::from_static("/hook");
         let mut map = HeaderMap::new();
         for (k, v) in headers {
-            map.append(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
+            map.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
         }
-        s.verify(&Signed { uri: &uri, headers: &map, body }, now())
+        s.verify(
+            &Signed {
+                uri: &uri,
+                headers: &map,
+                body,
+            },
+            now(),
+        )
     }
 
     /// Signs with an independent computation, not with the scheme under test.
@@ -591,12 +608,31 @@ mod tests {
     fn verifies_each_algorithm_in_hex() {
         let body = b"{\"event\":\"ping\"}";
         for (alg, sig) in [
-            ("sha1", reference_hex::<Hmac<sha1::Sha1>>("k-one-two-three", body)),
-            ("sha256", reference_hex::<Hmac<sha2::Sha256>>("k-one-two-three", body)),
-            ("sha512", reference_hex::<Hmac<sha2::Sha512>>("k-one-two-three", body)),
+            (
+                "sha1",
+                reference_hex::<Hmac<sha1::Sha1>>("k-one-two-three", body),
+            ),
+            (
+                "sha256",
+                reference_hex::<Hmac<sha2::Sha256>>("k-one-two-three", body),
+            ),
+            (
+                "sha512",
+                reference_hex::<Hmac<sha2::Sha512>>("k-one-two-three", body),
+            ),
         ] {
-            let s = scheme(Options { algorithm: Some(alg), ..opts() }, &["k-one-two-three"]);
-            assert_eq!(check(&s, &[("x-signature", &sig)], body).map(|v| v.secret_slot), Ok(0), "{alg}");
+            let s = scheme(
+                Options {
+                    algorithm: Some(alg),
+                    ..opts()
+                },
+                &["k-one-two-three"],
+            );
+            assert_eq!(
+                check(&s, &[("x-signature", &sig)], body).map(|v| v.secret_slot),
+                Ok(0),
+                "{alg}"
+            );
             assert_eq!(
                 check(&s, &[("x-signature", &sig.to_uppercase())], body).map(|v| v.secret_slot),
                 Ok(0),
@@ -613,34 +649,61 @@ mod tests {
         let body = b"what do ya want for nothing?";
         let s = scheme(opts(), &["Jefe"]);
         assert!(check(&s, &[("x-signature", sha256)], body).is_ok());
-        let s = scheme(Options { algorithm: Some("sha512"), ..opts() }, &["Jefe"]);
+        let s = scheme(
+            Options {
+                algorithm: Some("sha512"),
+                ..opts()
+            },
+            &["Jefe"],
+        );
         assert!(check(&s, &[("x-signature", sha512)], body).is_ok());
     }
 
     #[test]
     fn verifies_base64_padded_or_not() {
-        let s = scheme(Options { encoding: Some("base64"), ..opts() }, &["Jefe"]);
+        let s = scheme(
+            Options {
+                encoding: Some("base64"),
+                ..opts()
+            },
+            &["Jefe"],
+        );
         let body = b"what do ya want for nothing?";
         let padded = "W9zBRr9gdU5qBCQmCJV1x1oAPwidJzmDnexYuWTsOEM=";
         assert!(check(&s, &[("x-signature", padded)], body).is_ok());
         assert!(check(&s, &[("x-signature", padded.trim_end_matches('='))], body).is_ok());
         // The same tag in hex is not base64 of a 32-byte tag.
         let hex = "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843";
-        assert_eq!(check(&s, &[("x-signature", hex)], body), Err(Unverified::MalformedSignature));
+        assert_eq!(
+            check(&s, &[("x-signature", hex)], body),
+            Err(Unverified::MalformedSignature)
+        );
     }
 
     #[test]
     fn requires_the_configured_prefix() {
-        let s = scheme(Options { signature_prefix: Some("sha256="), ..opts() }, &["Jefe"]);
+        let s = scheme(
+            Options {
+                signature_prefix: Some("sha256="),
+                ..opts()
+            },
+            &["Jefe"],
+        );
         let body = b"what do ya want for nothing?";
         let hex = "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843";
         assert!(check(&s, &[("x-signature", &format!("sha256={hex}"))], body).is_ok());
-        assert_eq!(check(&s, &[("x-signature", hex)], body), Err(Unverified::MalformedSignature));
+        assert_eq!(
+            check(&s, &[("x-signature", hex)], body),
+            Err(Unverified::MalformedSignature)
+        );
         assert_eq!(
             check(&s, &[("x-signature", &format!("sha1={hex}"))], body),
             Err(Unverified::MalformedSignature)
         );
-        assert_eq!(check(&s, &[("x-signature", "sha256=")], body), Err(Unverified::MalformedSignature));
+        assert_eq!(
+            check(&s, &[("x-signature", "sha256=")], body),
+            Err(Unverified::MalformedSignature)
+        );
     }
 
     #[test]
@@ -649,17 +712,27 @@ mod tests {
         let body = b"what do ya want for nothing?";
         let good = "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843";
         let cases = [
-            (&good[..62], Unverified::MalformedSignature),                      // one byte short
-            (&*format!("{good}00"), Unverified::MalformedSignature),            // one byte long
-            ("", Unverified::MalformedSignature),                               // empty
-            ("a", Unverified::MalformedSignature),                              // one hex digit
-            (&*format!("{}zz", &good[..62]), Unverified::MalformedSignature),   // non-hex
-            (&*format!("{}0", &good[..63]), Unverified::SignatureMismatch),     // last digit changed
+            (&good[..62], Unverified::MalformedSignature), // one byte short
+            (&*format!("{good}00"), Unverified::MalformedSignature), // one byte long
+            ("", Unverified::MalformedSignature),          // empty
+            ("a", Unverified::MalformedSignature),         // one hex digit
+            (
+                &*format!("{}zz", &good[..62]),
+                Unverified::MalformedSignature,
+            ), // non-hex
+            (&*format!("{}0", &good[..63]), Unverified::SignatureMismatch), // last digit changed
             // an HMAC-SHA1 of the same body and key: the wrong length for sha256
-            ("effcdf6ae5eb2fa2d27416d5f184df9c259a7c79", Unverified::MalformedSignature),
+            (
+                "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79",
+                Unverified::MalformedSignature,
+            ),
         ];
         for (sig, want) in cases {
-            assert_eq!(check(&s, &[("x-signature", sig)], body).map(|_| ()), Err(want), "{sig:?}");
+            assert_eq!(
+                check(&s, &[("x-signature", sig)], body).map(|_| ()),
+                Err(want),
+                "{sig:?}"
+            );
         }
     }
 
@@ -680,7 +753,11 @@ mod tests {
         let s = scheme(opts(), &["Jefe"]);
         let good = "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843";
         assert_eq!(
-            check(&s, &[("x-signature", good)], b"what do ya want for nothing!"),
+            check(
+                &s,
+                &[("x-signature", good)],
+                b"what do ya want for nothing!"
+            ),
             Err(Unverified::SignatureMismatch)
         );
     }
@@ -692,9 +769,18 @@ mod tests {
         let new = reference_hex::<Hmac<sha2::Sha256>>("new-secret-456", body);
         let other = reference_hex::<Hmac<sha2::Sha256>>("other-route-789", body);
         let s = scheme(opts(), &["new-secret-456", "old-secret-123"]);
-        assert_eq!(check(&s, &[("x-signature", &new)], body).map(|v| v.secret_slot), Ok(0));
-        assert_eq!(check(&s, &[("x-signature", &old)], body).map(|v| v.secret_slot), Ok(1));
-        assert_eq!(check(&s, &[("x-signature", &other)], body), Err(Unverified::SignatureMismatch));
+        assert_eq!(
+            check(&s, &[("x-signature", &new)], body).map(|v| v.secret_slot),
+            Ok(0)
+        );
+        assert_eq!(
+            check(&s, &[("x-signature", &old)], body).map(|v| v.secret_slot),
+            Ok(1)
+        );
+        assert_eq!(
+            check(&s, &[("x-signature", &other)], body),
+            Err(Unverified::SignatureMismatch)
+        );
     }
 
     fn timestamped(tolerance: Option<Duration>) -> HmacScheme {
@@ -719,33 +805,71 @@ mod tests {
     fn signs_the_template_with_the_timestamp_as_received() {
         let s = timestamped(None);
         let ts = NOW.to_string();
-        let v = check(&s, &[("x-signature", &ts_sig(&ts, b"b")), ("x-timestamp", &ts)], b"b").unwrap();
+        let v = check(
+            &s,
+            &[("x-signature", &ts_sig(&ts, b"b")), ("x-timestamp", &ts)],
+            b"b",
+        )
+        .unwrap();
         assert_eq!(v.timestamp, Some(now()));
         // The same instant with a leading zero is another signed payload.
         let padded = format!("0{ts}");
         assert_eq!(
-            check(&s, &[("x-signature", &ts_sig(&ts, b"b")), ("x-timestamp", &padded)], b"b"),
+            check(
+                &s,
+                &[
+                    ("x-signature", &ts_sig(&ts, b"b")),
+                    ("x-timestamp", &padded)
+                ],
+                b"b"
+            ),
             Err(Unverified::SignatureMismatch)
         );
-        assert!(check(&s, &[("x-signature", &ts_sig(&padded, b"b")), ("x-timestamp", &padded)], b"b").is_ok());
+        assert!(check(
+            &s,
+            &[
+                ("x-signature", &ts_sig(&padded, b"b")),
+                ("x-timestamp", &padded)
+            ],
+            b"b"
+        )
+        .is_ok());
     }
 
     #[test]
     fn tolerance_holds_at_both_edges_in_both_directions() {
         let s = timestamped(None);
-        for (offset, ok) in [(-300i64, true), (-301, false), (300, true), (301, false), (0, true)] {
+        for (offset, ok) in [
+            (-300i64, true),
+            (-301, false),
+            (300, true),
+            (301, false),
+            (0, true),
+        ] {
             let ts = (NOW as i64 + offset).to_string();
-            let got = check(&s, &[("x-signature", &ts_sig(&ts, b"x")), ("x-timestamp", &ts)], b"x");
+            let got = check(
+                &s,
+                &[("x-signature", &ts_sig(&ts, b"x")), ("x-timestamp", &ts)],
+                b"x",
+            );
             if ok {
                 assert!(got.is_ok(), "offset {offset}: {got:?}");
             } else {
-                assert_eq!(got, Err(Unverified::TimestampOutOfTolerance), "offset {offset}");
+                assert_eq!(
+                    got,
+                    Err(Unverified::TimestampOutOfTolerance),
+                    "offset {offset}"
+                );
             }
         }
         let s = timestamped(Some(Duration::from_secs(30)));
         for (offset, ok) in [(-30i64, true), (-31, false), (30, true), (31, false)] {
             let ts = (NOW as i64 + offset).to_string();
-            let got = check(&s, &[("x-signature", &ts_sig(&ts, b"x")), ("x-timestamp", &ts)], b"x");
+            let got = check(
+                &s,
+                &[("x-signature", &ts_sig(&ts, b"x")), ("x-timestamp", &ts)],
+                b"x",
+            );
             assert_eq!(got.is_ok(), ok, "offset {offset}: {got:?}");
         }
     }
@@ -755,8 +879,19 @@ mod tests {
         let s = timestamped(None);
         let ts = NOW.to_string();
         let sig = ts_sig(&ts, b"x");
-        assert_eq!(check(&s, &[("x-signature", &sig)], b"x"), Err(Unverified::MissingTimestamp));
-        for bad in ["", "-1", "+1700000000", "1700000000.5", "17e8", " 1700000000x", "9999999999999"] {
+        assert_eq!(
+            check(&s, &[("x-signature", &sig)], b"x"),
+            Err(Unverified::MissingTimestamp)
+        );
+        for bad in [
+            "",
+            "-1",
+            "+1700000000",
+            "1700000000.5",
+            "17e8",
+            " 1700000000x",
+            "9999999999999",
+        ] {
             assert_eq!(
                 check(&s, &[("x-signature", &sig), ("x-timestamp", bad)], b"x"),
                 Err(Unverified::MalformedTimestamp),
@@ -764,7 +899,15 @@ mod tests {
             );
         }
         assert_eq!(
-            check(&s, &[("x-signature", &sig), ("x-timestamp", &ts), ("x-timestamp", &ts)], b"x"),
+            check(
+                &s,
+                &[
+                    ("x-signature", &sig),
+                    ("x-timestamp", &ts),
+                    ("x-timestamp", &ts)
+                ],
+                b"x"
+            ),
             Err(Unverified::DuplicateTimestamp)
         );
     }
@@ -773,13 +916,36 @@ mod tests {
     fn sign_output_verifies() {
         for o in [
             opts(),
-            Options { algorithm: Some("sha512"), encoding: Some("base64"), signature_prefix: Some("v1,"), ..opts() },
-            Options { signed_payload: Some("{timestamp}.{body}"), timestamp_header: Some("X-Ts"), ..opts() },
+            Options {
+                algorithm: Some("sha512"),
+                encoding: Some("base64"),
+                signature_prefix: Some("v1,"),
+                ..opts()
+            },
+            Options {
+                signed_payload: Some("{timestamp}.{body}"),
+                timestamp_header: Some("X-Ts"),
+                ..opts()
+            },
         ] {
             let s = scheme(o, &["sign-me-please"]);
             let uri = Uri::from_static("/x");
-            let headers = s.sign(&Signed { uri: &uri, headers: &HeaderMap::new(), body: b"payload" }, now());
-            let v = s.verify(&Signed { uri: &uri, headers: &headers, body: b"payload" }, now());
+            let headers = s.sign(
+                &Signed {
+                    uri: &uri,
+                    headers: &HeaderMap::new(),
+                    body: b"payload",
+                },
+                now(),
+            );
+            let v = s.verify(
+                &Signed {
+                    uri: &uri,
+                    headers: &headers,
+                    body: b"payload",
+                },
+                now(),
+            );
             assert!(v.is_ok(), "{:?}", s.params());
         }
     }
@@ -798,11 +964,21 @@ mod tests {
         );
         assert_eq!(
             parse_template("{{{body}}}"),
-            Ok(vec![Part::Literal(b"{".to_vec()), Part::Body, Part::Literal(b"}".to_vec())])
+            Ok(vec![
+                Part::Literal(b"{".to_vec()),
+                Part::Body,
+                Part::Literal(b"}".to_vec())
+            ])
         );
-        assert!(parse_template("{timestamp}").unwrap_err().contains("does not contain {body}"));
-        assert!(parse_template("{body}{body}").unwrap_err().contains("more than once"));
-        assert!(parse_template("{nonce}.{body}").unwrap_err().contains("unknown placeholder `{nonce}`"));
+        assert!(parse_template("{timestamp}")
+            .unwrap_err()
+            .contains("does not contain {body}"));
+        assert!(parse_template("{body}{body}")
+            .unwrap_err()
+            .contains("more than once"));
+        assert!(parse_template("{nonce}.{body}")
+            .unwrap_err()
+            .contains("unknown placeholder `{nonce}`"));
         assert!(parse_template("{body").unwrap_err().contains("unclosed"));
         assert!(parse_template("body}").unwrap_err().contains("stray"));
     }
@@ -810,15 +986,75 @@ mod tests {
     #[test]
     fn build_errors_name_the_key() {
         let err = |o: Options<'static>| build(&o, vec![secret("abcdefgh-123")]).unwrap_err().key;
-        assert_eq!(err(Options { signature_header: None, ..opts() }), "signature_header");
-        assert_eq!(err(Options { signature_header: Some("bad header"), ..opts() }), "signature_header");
-        assert_eq!(err(Options { signature_header: Some("Content-Length"), ..opts() }), "signature_header");
-        assert_eq!(err(Options { algorithm: Some("md5"), ..opts() }), "algorithm");
-        assert_eq!(err(Options { algorithm: Some("SHA256"), ..opts() }), "algorithm");
-        assert_eq!(err(Options { encoding: Some("base32"), ..opts() }), "encoding");
-        assert_eq!(err(Options { signed_payload: Some("{ts}{body}"), ..opts() }), "signed_payload");
-        assert_eq!(err(Options { signed_payload: Some("{timestamp}{body}"), ..opts() }), "signed_payload");
-        assert_eq!(err(Options { timestamp_header: Some("X-Ts"), ..opts() }), "timestamp_header");
-        assert_eq!(err(Options { tolerance: Some(Duration::from_secs(1)), ..opts() }), "tolerance");
+        assert_eq!(
+            err(Options {
+                signature_header: None,
+                ..opts()
+            }),
+            "signature_header"
+        );
+        assert_eq!(
+            err(Options {
+                signature_header: Some("bad header"),
+                ..opts()
+            }),
+            "signature_header"
+        );
+        assert_eq!(
+            err(Options {
+                signature_header: Some("Content-Length"),
+                ..opts()
+            }),
+            "signature_header"
+        );
+        assert_eq!(
+            err(Options {
+                algorithm: Some("md5"),
+                ..opts()
+            }),
+            "algorithm"
+        );
+        assert_eq!(
+            err(Options {
+                algorithm: Some("SHA256"),
+                ..opts()
+            }),
+            "algorithm"
+        );
+        assert_eq!(
+            err(Options {
+                encoding: Some("base32"),
+                ..opts()
+            }),
+            "encoding"
+        );
+        assert_eq!(
+            err(Options {
+                signed_payload: Some("{ts}{body}"),
+                ..opts()
+            }),
+            "signed_payload"
+        );
+        assert_eq!(
+            err(Options {
+                signed_payload: Some("{timestamp}{body}"),
+                ..opts()
+            }),
+            "signed_payload"
+        );
+        assert_eq!(
+            err(Options {
+                timestamp_header: Some("X-Ts"),
+                ..opts()
+            }),
+            "timestamp_header"
+        );
+        assert_eq!(
+            err(Options {
+                tolerance: Some(Duration::from_secs(1)),
+                ..opts()
+            }),
+            "tolerance"
+        );
     }
 }
