@@ -80,13 +80,16 @@ pub struct SignArgs {
 pub fn init_tracing(cli: &Cli) {
     use tracing_subscriber::EnvFilter;
     let filter = match &cli.log_level {
-        Some(level) => EnvFilter::try_new(level).ok(),
+        Some(level) => EnvFilter::try_new(level)
+            .map_err(|e| eprintln!("hookwall: --log-level `{level}`: {e}; logging at info"))
+            .ok(),
         None => EnvFilter::try_from_default_env().ok(),
     }
     .unwrap_or_else(|| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let result = match cli.log_format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),

@@ -274,6 +274,9 @@ impl Proxy {
         outcome.upstream_status = Some(res.status().as_u16());
         let (mut head, body) = res.into_parts();
         strip_response_headers(&mut head.headers);
+        // The upstream may answer in HTTP/1.0; hyper frames the answer for the sender's
+        // own protocol.
+        head.version = Version::HTTP_11;
         Ok(Response::from_parts(
             head,
             body.map_err(BoxError::from).boxed_unsync(),
@@ -440,7 +443,7 @@ fn reject(rejection: &Rejection, parts: &Parts, route: Option<&Route>) -> Respon
 fn log(parts: &Parts, res: &Response<ResponseBody>, outcome: &Outcome<'_>, start: Instant) {
     let route = outcome.route.map_or("-", |r| r.name.as_str());
     let status = res.status().as_u16();
-    let elapsed_ms = start.elapsed().as_secs_f64() * 1000.0;
+    let elapsed_ms = start.elapsed().as_micros() as f64 / 1000.0;
     let reason = outcome.rejection.as_ref().map(Rejection::reason);
     let delivery_id = outcome.delivery_id.as_deref();
     match &outcome.rejection {

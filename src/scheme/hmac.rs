@@ -141,9 +141,11 @@ pub fn parse_template(text: &str) -> Result<Vec<Part>, String> {
             let part = match &rest[1..end] {
                 "body" => Part::Body,
                 "timestamp" => Part::Timestamp,
-                other => return Err(format!(
+                other => {
+                    return Err(format!(
                     "`{text}`: unknown placeholder `{{{other}}}` (use {{body}} and {{timestamp}})"
-                )),
+                ))
+                }
             };
             if !literal.is_empty() {
                 parts.push(Part::Literal(std::mem::take(&mut literal)));
