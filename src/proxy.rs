@@ -35,9 +35,6 @@ pub enum Rejection {
     BadTarget(TargetError),
     /// HTTP/1 without exactly one `Host`.
     BadHost,
-    /// Both `Content-Length` and `Transfer-Encoding`, several `Content-Length`s, or
-    /// `Transfer-Encoding` on HTTP/1.0: framing that two parsers may read differently.
-    AmbiguousFraming,
     NoRoute,
     WrongMethod,
     TooLarge,
@@ -55,7 +52,6 @@ impl Rejection {
         match self {
             Rejection::BadTarget(_) => StatusCode::BAD_REQUEST,
             Rejection::BadHost => StatusCode::BAD_REQUEST,
-            Rejection::AmbiguousFraming => StatusCode::BAD_REQUEST,
             Rejection::NoRoute => StatusCode::NOT_FOUND,
             Rejection::WrongMethod => StatusCode::METHOD_NOT_ALLOWED,
             Rejection::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -72,7 +68,6 @@ impl Rejection {
         match self {
             Rejection::BadTarget(e) => e.reason(),
             Rejection::BadHost => "bad_host",
-            Rejection::AmbiguousFraming => "ambiguous_framing",
             Rejection::NoRoute => "no_route",
             Rejection::WrongMethod => "method_not_allowed",
             Rejection::TooLarge => "body_too_large",
@@ -90,7 +85,6 @@ impl Rejection {
         match self {
             Rejection::BadTarget(_)
             | Rejection::BadHost
-            | Rejection::AmbiguousFraming
             | Rejection::NoRoute
             | Rejection::WrongMethod
             | Rejection::TooLarge
@@ -234,7 +228,7 @@ impl Proxy {
         B::Error: Into<BoxError>,
     {
         routing::check_target(&parts.uri, parts.version).map_err(Rejection::BadTarget)?;
-        check_framing(parts)?;
+        check_host(parts)?;
         let route = self
             .table
             .lookup(parts.uri.path())
@@ -284,18 +278,16 @@ impl Proxy {
     }
 }
 
-/// HTTP/1 framing and `Host` checks: the cases where hookwall and the app could disagree on
-/// where one request ends or which site it is for.
-fn check_framing(parts: &Parts) -> Result<(), Rejection> {
-    if parts.version >= Version::HTTP_2 {
-        return Ok(());
-    }
-    let lengths = parts.headers.get_all(header::CONTENT_LENGTH).iter().count();
-    let chunked = parts.headers.contains_key(header::TRANSFER_ENCODING);
-    if lengths > 1 || (lengths == 1 && chunked) || (chunked && parts.version < Version::HTTP_11) {
-        return Err(Rejection::AmbiguousFraming);
-    }
-    if parts.headers.get_all(header::HOST).iter().count() != 1 {
+/// HTTP/1 needs exactly one `Host`: with none or two, hookwall and the app could disagree on
+/// which site the request is for.
+///
+/// Framing needs no check here: hyper refuses differing `Content-Length`s, `Transfer-Encoding`
+/// on HTTP/1.0 and any encoding but a final `chunked` (400), and when `Content-Length` comes
+/// with `Transfer-Encoding` it reads the body as chunked, drops the length and closes the
+/// connection after the answer (RFC 9112 section 6.1). The upstream only ever sees hookwall's
+/// own `Content-Length`.
+fn check_host(parts: &Parts) -> Result<(), Rejection> {
+    if parts.version < Version::HTTP_2 && parts.headers.get_all(header::HOST).iter().count() != 1 {
         return Err(Rejection::BadHost);
     }
     Ok(())
