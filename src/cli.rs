@@ -249,7 +249,7 @@ fn sign(
                 signature_prefix: args.signature_prefix.as_deref(),
                 signed_payload: args.signed_payload.as_deref(),
                 timestamp_header: args.timestamp_header.as_deref(),
-                tolerance: None,
+                ..scheme::Options::default()
             };
             scheme::build(&opts, secrets)
                 .map_err(|e| format!("--{}: {}", e.key.replace('_', "-"), e.message))?
@@ -263,6 +263,7 @@ fn sign(
     let uri = Uri::from_static("/");
     let headers = scheme.sign(
         &Signed {
+            method: &http::Method::POST,
             uri: &uri,
             headers: &HeaderMap::new(),
             body: &body,

@@ -75,6 +75,7 @@ pub struct RawRoute {
     pub upstream: Option<Spanned<String>>,
     pub provider: Option<Spanned<String>>,
     pub secret: Option<Spanned<toml::Value>>,
+    pub public_key: Option<Spanned<toml::Value>>,
     pub max_body: Option<Spanned<toml::Value>>,
     pub tolerance: Option<Spanned<String>>,
     pub signature_header: Option<Spanned<String>>,
@@ -83,6 +84,63 @@ pub struct RawRoute {
     pub signature_prefix: Option<Spanned<String>>,
     pub signed_payload: Option<Spanned<String>>,
     pub timestamp_header: Option<Spanned<String>>,
+    pub timestamp_format: Option<Spanned<String>>,
+    pub id_header: Option<Spanned<String>>,
+    pub public_url: Option<Spanned<String>>,
+    pub secret_encoding: Option<Spanned<String>>,
+    pub signature_list: Option<Spanned<RawSignatureList>>,
+}
+
+/// Stage one: `signature_list = { separator = ",", pair = "=", version = "v1", timestamp = "t" }`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSignatureList {
+    pub separator: String,
+    pub pair: String,
+    pub version: String,
+    pub timestamp: Option<String>,
+}
+
+impl RawSignatureList {
+    /// The typed list format.
+    ///
+    /// # Errors
+    /// A separator or pair that is not one character, the two being equal, or an empty version.
+    pub fn to_format(&self) -> Result<crate::scheme::hmac::ListFormat, String> {
+        let one = |key: &str, text: &str| {
+            let mut chars = text.chars();
+            match (chars.next(), chars.next()) {
+                (Some(c), None) => Ok(c),
+                _ => Err(format!(
+                    "`{key}` must be exactly one character, found `{text}`"
+                )),
+            }
+        };
+        let separator = one("separator", &self.separator)?;
+        let pair = one("pair", &self.pair)?;
+        if separator == pair {
+            return Err("`separator` and `pair` must differ".into());
+        }
+        if self.version.is_empty() || self.version.contains([separator, pair]) {
+            return Err(format!(
+                "`version` `{}` is empty or holds a separator",
+                self.version
+            ));
+        }
+        if let Some(t) = &self.timestamp {
+            if t.is_empty() || t.contains([separator, pair]) || *t == self.version {
+                return Err(format!(
+                    "`timestamp` `{t}` is empty, holds a separator or equals `version`"
+                ));
+            }
+        }
+        Ok(crate::scheme::hmac::ListFormat {
+            separator,
+            pair,
+            version: self.version.clone(),
+            timestamp_key: self.timestamp.clone(),
+        })
+    }
 }
 
 /// A validated config.
@@ -463,25 +521,26 @@ impl Ctx<'_> {
                 Some("provider"),
                 &format!(
                     "missing: name the sender's scheme ({})",
-                    scheme::PROVIDERS.join(", ")
+                    scheme::providers().collect::<Vec<_>>().join(", ")
                 ),
             );
             return None;
         };
         let secrets = match &r.secret {
             Some(s) => self.key("secret", Some(s), |v| secret::load(v, base, env)),
-            None => {
-                self.problem(
-                    Some(provider.span()),
-                    Some("secret"),
-                    "missing: give `secret = { env = \"NAME\" }` or `{ file = \"PATH\" }`; there is no default secret",
-                );
-                None
-            }
+            None => Some(Vec::new()),
+        };
+        let public_keys = match &r.public_key {
+            Some(k) => self.key("public_key", Some(k), |v| secret::load_public(v, base, env)),
+            None => Some(Vec::new()),
         };
         fn s(v: &Option<Spanned<String>>) -> Option<&str> {
             v.as_ref().map(|s| s.get_ref().as_str())
         }
+        let signature_list = match &r.signature_list {
+            Some(l) => Some(self.key("signature_list", Some(l), RawSignatureList::to_format)?),
+            None => None,
+        };
         let opts = scheme::Options {
             provider: provider.get_ref(),
             algorithm: s(&r.algorithm),
@@ -490,7 +549,13 @@ impl Ctx<'_> {
             signature_prefix: s(&r.signature_prefix),
             signed_payload: s(&r.signed_payload),
             timestamp_header: s(&r.timestamp_header),
+            timestamp_format: s(&r.timestamp_format),
+            id_header: s(&r.id_header),
+            public_url: s(&r.public_url),
+            secret_encoding: s(&r.secret_encoding),
+            signature_list,
             tolerance,
+            public_keys: public_keys?,
         };
         let secrets = secrets?;
         let sources = secrets.iter().map(|s| s.source().clone()).collect();
@@ -506,6 +571,13 @@ impl Ctx<'_> {
                     "signed_payload" => r.signed_payload.as_ref().map(Spanned::span),
                     "timestamp_header" => r.timestamp_header.as_ref().map(Spanned::span),
                     "tolerance" => r.tolerance.as_ref().map(Spanned::span),
+                    "timestamp_format" => r.timestamp_format.as_ref().map(Spanned::span),
+                    "id_header" => r.id_header.as_ref().map(Spanned::span),
+                    "public_url" => r.public_url.as_ref().map(Spanned::span),
+                    "secret_encoding" => r.secret_encoding.as_ref().map(Spanned::span),
+                    "signature_list" => r.signature_list.as_ref().map(Spanned::span),
+                    "secret" => r.secret.as_ref().map(Spanned::span),
+                    "public_key" => r.public_key.as_ref().map(Spanned::span),
                     _ => None,
                 }
                 .or(Some(provider.span()));

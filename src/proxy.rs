@@ -248,6 +248,7 @@ impl Proxy {
             .scheme
             .verify(
                 &Signed {
+                    method: &parts.method,
                     uri: &parts.uri,
                     headers: &parts.headers,
                     body: &body,

@@ -9,16 +9,23 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use http::{HeaderMap, HeaderName, Uri};
+use http::{HeaderMap, HeaderName, Method, Uri};
 
 use crate::config::secret::Secret;
 
-pub mod github;
+pub mod asymmetric;
+pub mod gitlab;
 pub mod hmac;
+pub mod mailgun;
+pub mod presets;
+pub mod standard_webhooks;
+pub mod twilio;
 
 /// What a scheme may look at, and nothing more.
 #[derive(Clone, Copy, Debug)]
 pub struct Signed<'a> {
+    /// The request method.
+    pub method: &'a Method,
     /// The request target as received (path and query).
     pub uri: &'a Uri,
     /// The request headers as received.
@@ -58,6 +65,12 @@ pub enum Unverified {
     MalformedTimestamp,
     /// The timestamp is further from now than the route's tolerance, in either direction.
     TimestampOutOfTolerance,
+    /// The delivery id the signature covers is absent.
+    MissingId,
+    /// The delivery id header appears more than once.
+    DuplicateId,
+    /// The body does not have the form the scheme reads fields from (JSON, form).
+    MalformedBody,
 }
 
 impl Unverified {
@@ -72,6 +85,9 @@ impl Unverified {
             Unverified::DuplicateTimestamp => "duplicate_timestamp",
             Unverified::MalformedTimestamp => "malformed_timestamp",
             Unverified::TimestampOutOfTolerance => "timestamp_out_of_tolerance",
+            Unverified::MissingId => "missing_id",
+            Unverified::DuplicateId => "duplicate_id",
+            Unverified::MalformedBody => "malformed_body",
         }
     }
 }
@@ -103,7 +119,12 @@ pub trait Scheme: Send + Sync + std::fmt::Debug {
 }
 
 /// The provider names [`build`] knows, as written in config.
-pub const PROVIDERS: &[&str] = &["github", "hmac"];
+pub fn providers() -> impl Iterator<Item = &'static str> {
+    presets::NAMES
+        .iter()
+        .copied()
+        .chain(["gitlab", "twilio", "mailgun", "discord", "sendgrid", "hmac"])
+}
 
 /// A route's scheme keys after stage one of config parsing: strings as written, durations
 /// parsed. `None` is a key the route does not set.
@@ -116,7 +137,57 @@ pub struct Options<'a> {
     pub signature_prefix: Option<&'a str>,
     pub signed_payload: Option<&'a str>,
     pub timestamp_header: Option<&'a str>,
+    pub timestamp_format: Option<&'a str>,
+    pub id_header: Option<&'a str>,
+    pub public_url: Option<&'a str>,
+    pub secret_encoding: Option<&'a str>,
+    pub signature_list: Option<hmac::ListFormat>,
     pub tolerance: Option<Duration>,
+    /// Public keys, loaded (asymmetric schemes); empty if the route gives none.
+    pub public_keys: Vec<String>,
+}
+
+impl Options<'_> {
+    /// Each scheme key with whether the route sets it.
+    fn keys_set(&self) -> [(&'static str, bool); 13] {
+        [
+            ("algorithm", self.algorithm.is_some()),
+            ("encoding", self.encoding.is_some()),
+            ("signature_header", self.signature_header.is_some()),
+            ("signature_prefix", self.signature_prefix.is_some()),
+            ("signature_list", self.signature_list.is_some()),
+            ("signed_payload", self.signed_payload.is_some()),
+            ("timestamp_header", self.timestamp_header.is_some()),
+            ("timestamp_format", self.timestamp_format.is_some()),
+            ("id_header", self.id_header.is_some()),
+            ("public_url", self.public_url.is_some()),
+            ("secret_encoding", self.secret_encoding.is_some()),
+            ("tolerance", self.tolerance.is_some()),
+            ("public_key", !self.public_keys.is_empty()),
+        ]
+    }
+}
+
+/// Refuses every scheme key the route sets that `provider` does not take.
+///
+/// # Errors
+/// The first such key.
+pub(crate) fn refuse_keys(
+    opts: &Options<'_>,
+    provider: &str,
+    allowed: &[&str],
+) -> Result<(), BuildError> {
+    match opts
+        .keys_set()
+        .into_iter()
+        .find(|(key, set)| *set && !allowed.contains(key))
+    {
+        Some((key, _)) => Err(BuildError::new(
+            key,
+            format!("does not apply to provider = \"{provider}\"; remove it"),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// A scheme key that does not fit its provider. `key` is the config key to blame.
@@ -140,15 +211,39 @@ impl BuildError {
 /// # Errors
 /// An unknown provider, or a scheme key that is missing, malformed or not for this provider.
 pub fn build(opts: &Options<'_>, secrets: Vec<Secret>) -> Result<Arc<dyn Scheme>, BuildError> {
-    match opts.provider {
-        "github" => Ok(Arc::new(github::build(opts, secrets)?)),
-        "hmac" => Ok(Arc::new(hmac::build(opts, secrets)?)),
-        other => Err(BuildError::new(
+    let Some(name) = providers().find(|n| *n == opts.provider) else {
+        return Err(BuildError::new(
             "provider",
             format!(
-                "unknown provider `{other}`; known providers: {}",
-                PROVIDERS.join(", ")
+                "unknown provider `{}`; known providers: {}",
+                opts.provider,
+                providers().collect::<Vec<_>>().join(", ")
             ),
-        )),
+        ));
+    };
+    let asymmetric = matches!(name, "discord" | "sendgrid");
+    let optional_secret = matches!(name, "standard-webhooks" | "svix" | "clerk" | "resend");
+    if secrets.is_empty() && !asymmetric && !optional_secret {
+        return Err(BuildError::new(
+            "secret",
+            "missing: give `secret = { env = \"NAME\" }` or `{ file = \"PATH\" }`; there is no default secret",
+        ));
     }
+    if !opts.public_keys.is_empty() && !asymmetric && !optional_secret {
+        return Err(BuildError::new(
+            "public_key",
+            format!("provider = \"{name}\" checks an HMAC with `secret`; it takes no public key"),
+        ));
+    }
+    Ok(match name {
+        "hmac" => Arc::new(hmac::build(opts, secrets)?),
+        "gitlab" => Arc::new(gitlab::build(opts, &secrets)?),
+        "twilio" => Arc::new(twilio::build(opts, &secrets)?),
+        "mailgun" => Arc::new(mailgun::build(opts, &secrets)?),
+        "discord" | "sendgrid" => Arc::new(asymmetric::build(name, opts, !secrets.is_empty())?),
+        "standard-webhooks" | "svix" | "clerk" | "resend" => {
+            Arc::new(standard_webhooks::build(name, opts, &secrets)?)
+        }
+        preset => Arc::new(presets::build(preset, opts, &secrets)?),
+    })
 }

@@ -173,6 +173,50 @@ fn load_one(value: &toml::Value, base: &Path, env: EnvLookup<'_>) -> Result<Secr
     })
 }
 
+/// Reads a `public_key` value: the key written inline (it is not a secret), one
+/// `{ env = "NAME" }` / `{ file = "PATH" }` source, or a list of those (rotation).
+///
+/// # Errors
+/// A message, ready to follow `public_key: `: an empty list or value, an unset variable, an
+/// unreadable file.
+pub fn load_public(
+    value: &toml::Value,
+    base: &Path,
+    env: EnvLookup<'_>,
+) -> Result<Vec<String>, String> {
+    let one = |item: &toml::Value| -> Result<String, String> {
+        let text = match item {
+            toml::Value::String(s) => s.clone(),
+            table @ toml::Value::Table(_) => match parse_source(table, base)? {
+                SecretSource::Env(name) => env(&name)
+                    .ok_or_else(|| format!("env var {name} is not set (or is not valid UTF-8)"))?,
+                SecretSource::File(path) => std::fs::read_to_string(&path)
+                    .map_err(|e| format!("file {} cannot be read: {e}", path.display()))?,
+            },
+            other => {
+                return Err(format!(
+                    "expected the key as a string, `{{ env = \"NAME\" }}` or `{{ file = \"PATH\" }}`, found a {}",
+                    other.type_str()
+                ))
+            }
+        };
+        let text = text.trim().to_owned();
+        if text.is_empty() {
+            return Err("is empty".into());
+        }
+        Ok(text)
+    };
+    match value {
+        toml::Value::Array(items) if items.is_empty() => Err("the list is empty".into()),
+        toml::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| one(item).map_err(|e| format!("entry {}: {e}", i + 1)))
+            .collect(),
+        other => Ok(vec![one(other)?]),
+    }
+}
+
 fn parse_source(value: &toml::Value, base: &Path) -> Result<SecretSource, String> {
     let toml::Value::Table(table) = value else {
         return Err(format!(

@@ -1,16 +1,19 @@
-//! The generic HMAC engine: a signature header (with an optional prefix), hex or base64, over
-//! a signed-payload template of literal text, `{body}` and `{timestamp}`, keyed with each
-//! secret of a rotation list. `provider = "hmac"` exposes it directly; presets (`github`, …)
-//! are fixed settings of it.
+//! The generic HMAC engine. A scheme is data: which headers carry the signature, timestamp
+//! and delivery id; how the signature is written (one value with a prefix, or a list of
+//! versioned entries such as Stripe's `t=…,v1=…,v1=…`); the algorithm and encoding; and a
+//! signed-payload template over literal text, `{body}`, `{timestamp}`, `{id}`, `{method}` and
+//! `{url}`. `provider = "hmac"` exposes every setting; presets (`presets.rs`) fix them.
 //!
-//! The claimed signature is decoded to bytes and compared to each computed tag in constant
-//! time; the algorithm is fixed here at build time and never read from the request.
+//! The claimed signatures are decoded to bytes and compared to each computed tag in constant
+//! time; every secret of a rotation list is tried; the algorithm is fixed at build time and
+//! never read from the request. Timestamps are hashed exactly as received and checked in both
+//! directions.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue, Uri};
 use subtle::ConstantTimeEq;
 
 use super::{BuildError, Options, Scheme, Signed, Unverified, Verified};
@@ -67,16 +70,16 @@ impl Encoding {
         }
     }
 
-    fn encode(self, tag: &[u8]) -> String {
+    pub(crate) fn encode(self, tag: &[u8]) -> String {
         match self {
             Encoding::Hex => hex::encode(tag),
             Encoding::Base64 => base64::engine::general_purpose::STANDARD.encode(tag),
         }
     }
 
-    /// Decodes into `out`, returning the length, or `None` for anything that is not a
-    /// well-formed encoding of exactly `want` bytes.
-    fn decode(self, text: &[u8], want: usize, out: &mut [u8; MAX_TAG]) -> Option<()> {
+    /// Decodes into `out`, or `None` for anything that is not a well-formed encoding of
+    /// exactly `want` bytes.
+    pub(crate) fn decode(self, text: &[u8], want: usize, out: &mut [u8; MAX_TAG]) -> Option<()> {
         match self {
             Encoding::Hex => {
                 if text.len() != want * 2 {
@@ -101,28 +104,44 @@ impl Encoding {
     }
 }
 
-const BASE64_LENIENT_PADDING: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
-    &base64::alphabet::STANDARD,
-    base64::engine::GeneralPurposeConfig::new()
-        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
-);
+pub(crate) const BASE64_LENIENT_PADDING: base64::engine::GeneralPurpose =
+    base64::engine::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new()
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+    );
 
 /// The longest tag any algorithm here produces (SHA-512).
-const MAX_TAG: usize = 64;
+pub(crate) const MAX_TAG: usize = 64;
+
+/// At most this many signatures of the wanted version in one header; more is malformed.
+const MAX_CLAIMS: usize = 8;
+
+/// At most this many pieces in a signed-payload template.
+const MAX_PARTS: usize = 16;
 
 /// One piece of a signed-payload template.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Part {
     Literal(Vec<u8>),
+    /// The raw body, exactly as received.
     Body,
+    /// The timestamp, exactly as received (not re-formatted).
     Timestamp,
+    /// The delivery id header, exactly as received.
+    Id,
+    /// The request method (`POST`).
+    Method,
+    /// The route's `public_url`, plus `?` and the request's query string when it has one.
+    Url,
 }
 
-/// Parses a `signed_payload` template: literal text with `{body}` and `{timestamp}`;
-/// `{{` and `}}` stand for literal braces.
+/// Parses a `signed_payload` template: literal text with `{body}`, `{timestamp}`, `{id}`,
+/// `{method}` and `{url}`; `{{` and `}}` stand for literal braces.
 ///
 /// # Errors
-/// An unknown placeholder, a stray brace, or a template without `{body}`.
+/// An unknown placeholder, a stray brace, a template without `{body}` or with it twice, or
+/// more than 16 pieces.
 pub fn parse_template(text: &str) -> Result<Vec<Part>, String> {
     let mut parts = Vec::new();
     let mut literal = Vec::new();
@@ -141,10 +160,13 @@ pub fn parse_template(text: &str) -> Result<Vec<Part>, String> {
             let part = match &rest[1..end] {
                 "body" => Part::Body,
                 "timestamp" => Part::Timestamp,
+                "id" => Part::Id,
+                "method" => Part::Method,
+                "url" => Part::Url,
                 other => {
                     return Err(format!(
-                    "`{text}`: unknown placeholder `{{{other}}}` (use {{body}} and {{timestamp}})"
-                ))
+                        "`{text}`: unknown placeholder `{{{other}}}` (use {{body}}, {{timestamp}}, {{id}}, {{method}} and {{url}})"
+                    ))
                 }
             };
             if !literal.is_empty() {
@@ -165,6 +187,9 @@ pub fn parse_template(text: &str) -> Result<Vec<Part>, String> {
     if !literal.is_empty() {
         parts.push(Part::Literal(literal));
     }
+    if parts.len() > MAX_PARTS {
+        return Err(format!("`{text}` has more than {MAX_PARTS} pieces"));
+    }
     match parts.iter().filter(|p| **p == Part::Body).count() {
         0 => Err(format!(
             "`{text}` does not contain {{body}}: the signature would not cover the body"
@@ -176,26 +201,27 @@ pub fn parse_template(text: &str) -> Result<Vec<Part>, String> {
 
 /// An HMAC already keyed with one secret; cloned per check, which saves the key schedule.
 #[derive(Clone)]
-enum Key {
+pub(crate) enum Key {
     Sha1(Hmac<sha1::Sha1>),
     Sha256(Hmac<sha2::Sha256>),
     Sha512(Hmac<sha2::Sha512>),
 }
 
-/// A computed tag; `len` bytes of `buf` are used.
-struct Tag {
-    buf: [u8; MAX_TAG],
-    len: usize,
+/// A computed or claimed tag; `len` bytes of `buf` are used.
+#[derive(Clone, Copy)]
+pub(crate) struct Tag {
+    pub(crate) buf: [u8; MAX_TAG],
+    pub(crate) len: usize,
 }
 
 impl Tag {
-    fn as_bytes(&self) -> &[u8] {
+    pub(crate) fn as_bytes(&self) -> &[u8] {
         &self.buf[..self.len]
     }
 }
 
 impl Key {
-    fn new(algorithm: Algorithm, secret: &[u8]) -> Key {
+    pub(crate) fn new(algorithm: Algorithm, secret: &[u8]) -> Key {
         // HMAC accepts keys of every length, so these cannot fail.
         match algorithm {
             Algorithm::Sha1 => {
@@ -210,7 +236,7 @@ impl Key {
         }
     }
 
-    fn tag(&self, pieces: &[&[u8]]) -> Tag {
+    pub(crate) fn tag(&self, pieces: &[&[u8]]) -> Tag {
         fn run<M: Mac + Clone>(key: &M, pieces: &[&[u8]], out: &mut [u8; MAX_TAG]) -> usize {
             let mut mac = key.clone();
             for piece in pieces {
@@ -230,10 +256,126 @@ impl Key {
     }
 }
 
-/// The timestamp a route requires: where it is, and how far from now it may be.
+/// The headers of one header family. Standard Webhooks has two (`webhook-*`, `svix-*`); the
+/// first family whose signature header is present is the one read, all of it.
+#[derive(Clone, Debug)]
+pub struct HeaderSet {
+    pub signature: HeaderName,
+    /// Where the timestamp is, for [`TimestampFrom::Header`].
+    pub timestamp: Option<HeaderName>,
+    /// The delivery id, for `{id}`.
+    pub id: Option<HeaderName>,
+}
+
+/// How the signature header is written.
+#[derive(Clone, Debug)]
+pub enum Carrier {
+    /// One value: `prefix` then the encoded tag (`sha256=<hex>`).
+    Single { prefix: String },
+    /// A list of `<version><pair><value>` entries split by `separator`: Stripe's
+    /// `t=1,v1=ab,v1=cd` (`,` and `=`), Standard Webhooks' `v1,AB v1,CD` (space and `,`).
+    List(ListFormat),
+}
+
+/// The shape of a list-carried signature.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListFormat {
+    pub separator: char,
+    pub pair: char,
+    /// The version whose entries are signatures (`v1`); entries of any other version are
+    /// ignored, never verified.
+    pub version: String,
+    /// The entry that carries the timestamp (`t`), for [`TimestampFrom::ListItem`].
+    pub timestamp_key: Option<String>,
+}
+
+/// How a timestamp is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimestampFormat {
+    /// Whole seconds since the Unix epoch.
+    UnixSeconds,
+    /// Whole milliseconds since the Unix epoch.
+    UnixMillis,
+    /// RFC 3339, as in `2024-05-01T12:00:00.123456789Z`.
+    Rfc3339,
+}
+
+impl TimestampFormat {
+    /// Parses the config spelling (`unix`, `unix_ms`, `rfc3339`).
+    pub fn parse(text: &str) -> Option<TimestampFormat> {
+        match text {
+            "unix" => Some(TimestampFormat::UnixSeconds),
+            "unix_ms" => Some(TimestampFormat::UnixMillis),
+            "rfc3339" => Some(TimestampFormat::Rfc3339),
+            _ => None,
+        }
+    }
+
+    /// Reads a timestamp as received; `None` if it is not of this format.
+    pub fn read(self, raw: &[u8]) -> Option<SystemTime> {
+        let digits = |max: usize| {
+            if raw.is_empty() || raw.len() > max || !raw.iter().all(u8::is_ascii_digit) {
+                return None;
+            }
+            raw.iter().try_fold(0u64, |n, d| {
+                n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+            })
+        };
+        match self {
+            TimestampFormat::UnixSeconds => digits(12).map(|s| UNIX_EPOCH + Duration::from_secs(s)),
+            TimestampFormat::UnixMillis => {
+                digits(15).map(|ms| UNIX_EPOCH + Duration::from_millis(ms))
+            }
+            TimestampFormat::Rfc3339 => {
+                let text = std::str::from_utf8(raw).ok()?;
+                let at = time::OffsetDateTime::parse(
+                    text,
+                    &time::format_description::well_known::Rfc3339,
+                )
+                .ok()?;
+                let nanos = u64::try_from(at.unix_timestamp_nanos()).ok()?;
+                Some(UNIX_EPOCH + Duration::from_nanos(nanos))
+            }
+        }
+    }
+
+    /// Writes `at` in this format (for `sign`).
+    pub fn write(self, at: SystemTime) -> String {
+        let since = at.duration_since(UNIX_EPOCH).unwrap_or_default();
+        match self {
+            TimestampFormat::UnixSeconds => since.as_secs().to_string(),
+            TimestampFormat::UnixMillis => since.as_millis().to_string(),
+            TimestampFormat::Rfc3339 => {
+                let nanos = i128::try_from(since.as_nanos()).unwrap_or_default();
+                time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
+                    .ok()
+                    .and_then(|t| {
+                        t.format(&time::format_description::well_known::Rfc3339)
+                            .ok()
+                    })
+                    .unwrap_or_default()
+            }
+        }
+    }
+}
+
+/// Where a scheme finds its timestamp.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TimestampFrom {
+    /// The header set's timestamp header.
+    Header,
+    /// The list entry named by [`ListFormat::timestamp_key`].
+    ListItem,
+    /// A top-level field of the JSON body (Linear's `webhookTimestamp`), read only after the
+    /// signature over the body has verified.
+    JsonField(String),
+}
+
+/// The timestamp a route requires: where it is, how it is written, how far from now it may be.
 #[derive(Clone, Debug)]
 pub struct TimestampRule {
-    pub header: HeaderName,
+    pub from: TimestampFrom,
+    pub format: TimestampFormat,
     pub tolerance: Duration,
 }
 
@@ -241,13 +383,20 @@ pub struct TimestampRule {
 #[derive(Clone, Debug)]
 pub struct Params {
     pub provider: &'static str,
-    pub header: HeaderName,
-    pub prefix: String,
+    /// Header families, in order of preference; at least one.
+    pub headers: Vec<HeaderSet>,
+    pub carrier: Carrier,
     pub algorithm: Algorithm,
     pub encoding: Encoding,
     pub template: Vec<Part>,
     pub timestamp: Option<TimestampRule>,
-    pub delivery_id_header: Option<HeaderName>,
+    /// The header logged (and sent upstream) as the delivery id, where the scheme has one.
+    pub delivery_id: Option<HeaderName>,
+    /// What `{url}` starts with: the URL the provider signs for this route.
+    pub public_url: Option<String>,
+    /// Also try `{url}` with HubSpot's list of escapes decoded (its docs decode them, its
+    /// SDKs do not).
+    pub decoded_url_too: bool,
 }
 
 /// An HMAC scheme keyed with a route's secrets.
@@ -266,16 +415,25 @@ impl std::fmt::Debug for HmacScheme {
     }
 }
 
+/// The signatures a request claims, decoded, and the timestamp that came with them.
+struct Claims<'a> {
+    tags: [[u8; MAX_TAG]; MAX_CLAIMS],
+    count: usize,
+    list_timestamp: Option<&'a [u8]>,
+}
+
 impl HmacScheme {
-    /// Keys `params` with every secret of the rotation list, in order.
-    pub fn new(params: Params, secrets: &[Secret]) -> HmacScheme {
+    /// Keys `params` with each secret's bytes, in rotation order.
+    pub fn new(params: Params, secrets: &[&[u8]]) -> HmacScheme {
         let keys = secrets
             .iter()
-            .map(|s| Key::new(params.algorithm, s.expose()))
+            .map(|s| Key::new(params.algorithm, s))
             .collect();
-        let mut signed_headers = vec![params.header.clone()];
-        if let Some(ts) = &params.timestamp {
-            signed_headers.push(ts.header.clone());
+        let mut signed_headers = Vec::new();
+        for set in &params.headers {
+            signed_headers.push(set.signature.clone());
+            signed_headers.extend(set.timestamp.iter().cloned());
+            signed_headers.extend(set.id.iter().cloned());
         }
         HmacScheme {
             params,
@@ -289,45 +447,198 @@ impl HmacScheme {
         &self.params
     }
 
-    /// The pieces of the signed payload, in order, borrowed from the request.
-    fn pieces<'a>(&'a self, body: &'a [u8], timestamp: &'a [u8]) -> Vec<&'a [u8]> {
+    /// The header family a request uses: the first whose signature header is present.
+    fn header_set(&self, headers: &HeaderMap) -> Option<&HeaderSet> {
         self.params
-            .template
+            .headers
             .iter()
-            .map(|p| match p {
-                Part::Literal(text) => text.as_slice(),
-                Part::Body => body,
-                Part::Timestamp => timestamp,
-            })
-            .collect()
+            .find(|set| headers.contains_key(&set.signature))
     }
 
-    fn check_timestamp<'a>(
+    fn claims<'a>(&self, value: &'a HeaderValue) -> Result<Claims<'a>, Unverified> {
+        let want = self.params.algorithm.tag_len();
+        let mut claims = Claims {
+            tags: [[0u8; MAX_TAG]; MAX_CLAIMS],
+            count: 0,
+            list_timestamp: None,
+        };
+        match &self.params.carrier {
+            Carrier::Single { prefix } => {
+                let encoded = value
+                    .as_bytes()
+                    .strip_prefix(prefix.as_bytes())
+                    .ok_or(Unverified::MalformedSignature)?;
+                self.params
+                    .encoding
+                    .decode(encoded, want, &mut claims.tags[0])
+                    .ok_or(Unverified::MalformedSignature)?;
+                claims.count = 1;
+            }
+            Carrier::List(list) => {
+                let text = value.to_str().map_err(|_| Unverified::MalformedSignature)?;
+                let mut undecodable = false;
+                for entry in text.split(list.separator) {
+                    let entry = entry.trim();
+                    let Some((version, encoded)) = entry.split_once(list.pair) else {
+                        // An entry without a version is never verified.
+                        continue;
+                    };
+                    if list.timestamp_key.as_deref() == Some(version) {
+                        if claims.list_timestamp.is_some() {
+                            return Err(Unverified::DuplicateTimestamp);
+                        }
+                        claims.list_timestamp = Some(encoded.as_bytes());
+                    } else if version == list.version {
+                        if claims.count == MAX_CLAIMS {
+                            return Err(Unverified::MalformedSignature);
+                        }
+                        let slot = &mut claims.tags[claims.count];
+                        match self.params.encoding.decode(encoded.as_bytes(), want, slot) {
+                            Some(()) => claims.count += 1,
+                            None => undecodable = true,
+                        }
+                    }
+                }
+                if claims.count == 0 {
+                    return Err(if undecodable {
+                        Unverified::MalformedSignature
+                    } else {
+                        Unverified::MissingSignature
+                    });
+                }
+            }
+        }
+        Ok(claims)
+    }
+
+    /// The raw timestamp and when it says, checked against the tolerance, for timestamps
+    /// outside the body.
+    fn timestamp<'a>(
         &self,
+        set: &HeaderSet,
         headers: &'a HeaderMap,
+        list_timestamp: Option<&'a [u8]>,
         now: SystemTime,
     ) -> Result<Option<(&'a [u8], SystemTime)>, Unverified> {
         let Some(rule) = &self.params.timestamp else {
             return Ok(None);
         };
-        let value = single(
-            headers,
-            &rule.header,
-            Unverified::MissingTimestamp,
-            Unverified::DuplicateTimestamp,
-        )?;
-        let raw = value.as_bytes();
-        let seconds = parse_unix_seconds(raw).ok_or(Unverified::MalformedTimestamp)?;
-        let at = UNIX_EPOCH + Duration::from_secs(seconds);
-        let skew = match at.duration_since(now) {
-            Ok(ahead) => ahead,
-            Err(behind) => behind.duration(),
+        let raw = match &rule.from {
+            TimestampFrom::Header => {
+                let name = set.timestamp.as_ref().ok_or(Unverified::MissingTimestamp)?;
+                single(
+                    headers,
+                    name,
+                    Unverified::MissingTimestamp,
+                    Unverified::DuplicateTimestamp,
+                )?
+                .as_bytes()
+            }
+            TimestampFrom::ListItem => list_timestamp.ok_or(Unverified::MissingTimestamp)?,
+            TimestampFrom::JsonField(_) => return Ok(None),
         };
-        if skew > rule.tolerance {
-            return Err(Unverified::TimestampOutOfTolerance);
-        }
+        let at = rule
+            .format
+            .read(raw)
+            .ok_or(Unverified::MalformedTimestamp)?;
+        check_skew(at, now, rule.tolerance)?;
         Ok(Some((raw, at)))
     }
+
+    /// The signed URL: `public_url`, plus `?` and the query when the request has one.
+    fn url(&self, uri: &Uri) -> String {
+        let base = self.params.public_url.as_deref().unwrap_or("");
+        match uri.query() {
+            Some(q) => format!("{base}?{q}"),
+            None => base.to_owned(),
+        }
+    }
+
+    /// The tag of `pieces` under the first secret (for `sign` and handshakes).
+    pub(crate) fn first_tag(&self, pieces: &[&[u8]]) -> Option<Tag> {
+        self.keys.first().map(|k| k.tag(pieces))
+    }
+
+    /// Fills `out` with the template's pieces; returns how many.
+    fn pieces<'a>(
+        &self,
+        out: &mut [&'a [u8]; MAX_PARTS],
+        template: &'a [Part],
+        input: &PayloadInput<'a>,
+    ) -> usize {
+        for (slot, part) in out.iter_mut().zip(template) {
+            *slot = match part {
+                Part::Literal(text) => text.as_slice(),
+                Part::Body => input.body,
+                Part::Timestamp => input.timestamp,
+                Part::Id => input.id,
+                Part::Method => input.method,
+                Part::Url => input.url,
+            };
+        }
+        template.len()
+    }
+}
+
+/// What a template's placeholders stand for in one request.
+struct PayloadInput<'a> {
+    body: &'a [u8],
+    timestamp: &'a [u8],
+    id: &'a [u8],
+    method: &'a [u8],
+    url: &'a [u8],
+}
+
+/// HubSpot's v3 URL form: these escapes decoded, every other byte as it is.
+fn hubspot_decode(url: &str) -> String {
+    const ESCAPES: [(&str, char); 12] = [
+        ("%3A", ':'),
+        ("%2F", '/'),
+        ("%3F", '?'),
+        ("%40", '@'),
+        ("%21", '!'),
+        ("%24", '$'),
+        ("%27", '\''),
+        ("%28", '('),
+        ("%29", ')'),
+        ("%2A", '*'),
+        ("%2C", ','),
+        ("%3B", ';'),
+    ];
+    let mut out = String::with_capacity(url.len());
+    let mut rest = url;
+    while let Some(i) = rest.find('%') {
+        out.push_str(&rest[..i]);
+        let escape = rest.get(i..i + 3).unwrap_or("");
+        match ESCAPES.iter().find(|(e, _)| e.eq_ignore_ascii_case(escape)) {
+            Some((_, c)) => {
+                out.push(*c);
+                rest = &rest[i + 3..];
+            }
+            None => {
+                out.push('%');
+                rest = &rest[i + 1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `Ok` when `at` is within `tolerance` of `now`, in either direction.
+pub(crate) fn check_skew(
+    at: SystemTime,
+    now: SystemTime,
+    tolerance: Duration,
+) -> Result<(), Unverified> {
+    let skew = match at.duration_since(now) {
+        Ok(ahead) => ahead,
+        Err(behind) => behind.duration(),
+    };
+    if skew > tolerance {
+        return Err(Unverified::TimestampOutOfTolerance);
+    }
+    Ok(())
 }
 
 impl Scheme for HmacScheme {
@@ -336,68 +647,152 @@ impl Scheme for HmacScheme {
     }
 
     fn verify(&self, req: &Signed<'_>, now: SystemTime) -> Result<Verified, Unverified> {
+        let set = self
+            .header_set(req.headers)
+            .ok_or(Unverified::MissingSignature)?;
         let value = single(
             req.headers,
-            &self.params.header,
+            &set.signature,
             Unverified::MissingSignature,
             Unverified::DuplicateSignature,
         )?;
-        let encoded = value
-            .as_bytes()
-            .strip_prefix(self.params.prefix.as_bytes())
-            .ok_or(Unverified::MalformedSignature)?;
+        let claims = self.claims(value)?;
+        let timestamp = self.timestamp(set, req.headers, claims.list_timestamp, now)?;
+        let id = match &set.id {
+            Some(name) if self.params.template.contains(&Part::Id) => single(
+                req.headers,
+                name,
+                Unverified::MissingId,
+                Unverified::DuplicateId,
+            )?
+            .as_bytes(),
+            _ => &[],
+        };
+        // The URL as the sender wrote it, and for senders whose SDKs disagree on escaping
+        // (HubSpot), the decoded spelling too.
+        let mut urls = [String::new(), String::new()];
+        let mut url_forms = 1;
+        if self.params.template.contains(&Part::Url) {
+            urls[0] = self.url(req.uri);
+            if self.params.decoded_url_too {
+                urls[1] = hubspot_decode(&urls[0]);
+                if urls[1] != urls[0] {
+                    url_forms = 2;
+                }
+            }
+        }
+        let method = req.method.as_str().as_bytes();
+        let timestamp_raw = timestamp.map_or(&[][..], |(raw, _)| raw);
+        let claimed = &claims.tags[..claims.count];
         let want = self.params.algorithm.tag_len();
-        let mut claimed = [0u8; MAX_TAG];
-        self.params
-            .encoding
-            .decode(encoded, want, &mut claimed)
-            .ok_or(Unverified::MalformedSignature)?;
-        let claimed = &claimed[..want];
-
-        let timestamp = self.check_timestamp(req.headers, now)?;
-        let ts_bytes = timestamp.map_or(&[][..], |(raw, _)| raw);
-        let pieces = self.pieces(req.body, ts_bytes);
-        // Every slot is computed, so the time taken does not tell which slot matched.
+        // Every slot, form and claim is compared, so the time taken does not tell which
+        // secret matched.
         let mut matched = None;
-        for (slot, key) in self.keys.iter().enumerate() {
-            let ok: bool = key.tag(&pieces).as_bytes().ct_eq(claimed).into();
-            if ok && matched.is_none() {
-                matched = Some(slot);
+        for url in &urls[..url_forms] {
+            let input = PayloadInput {
+                body: req.body,
+                timestamp: timestamp_raw,
+                id,
+                method,
+                url: url.as_bytes(),
+            };
+            let mut pieces: [&[u8]; MAX_PARTS] = [&[]; MAX_PARTS];
+            let n = self.pieces(&mut pieces, &self.params.template, &input);
+            for (slot, key) in self.keys.iter().enumerate() {
+                let tag = key.tag(&pieces[..n]);
+                let mut ok = subtle::Choice::from(0);
+                for claim in claimed {
+                    ok |= tag.as_bytes().ct_eq(&claim[..want]);
+                }
+                if bool::from(ok) && matched.is_none() {
+                    matched = Some(slot);
+                }
             }
         }
         let secret_slot = matched.ok_or(Unverified::SignatureMismatch)?;
+        let timestamp = match (&self.params.timestamp, timestamp) {
+            (
+                Some(
+                    rule @ TimestampRule {
+                        from: TimestampFrom::JsonField(field),
+                        ..
+                    },
+                ),
+                _,
+            ) => {
+                let at = json_timestamp(req.body, field, rule.format)?;
+                check_skew(at, now, rule.tolerance)?;
+                Some(at)
+            }
+            (_, t) => t.map(|(_, at)| at),
+        };
         Ok(Verified {
             delivery_id: self
                 .params
-                .delivery_id_header
+                .delivery_id
                 .as_ref()
+                .or(set.id.as_ref())
                 .and_then(|h| delivery_id(req.headers, h)),
-            timestamp: timestamp.map(|(_, at)| at),
+            timestamp,
             secret_slot,
         })
     }
 
     fn sign(&self, req: &Signed<'_>, now: SystemTime) -> HeaderMap {
         let mut out = HeaderMap::new();
-        let seconds = now
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs())
-            .to_string();
-        let Some(key) = self.keys.first() else {
+        let Some(set) = self.params.headers.first() else {
             return out;
         };
-        let tag = key.tag(&self.pieces(req.body, seconds.as_bytes()));
-        let value = format!(
-            "{}{}",
-            self.params.prefix,
-            self.params.encoding.encode(tag.as_bytes())
-        );
-        if let Ok(v) = HeaderValue::from_str(&value) {
-            out.insert(self.params.header.clone(), v);
+        let timestamp = self
+            .params
+            .timestamp
+            .as_ref()
+            .map(|rule| rule.format.write(now))
+            .unwrap_or_default();
+        let id = set
+            .id
+            .as_ref()
+            .and_then(|name| req.headers.get(name))
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .unwrap_or_else(|| generated_id(now));
+        let url = self.url(req.uri);
+        let input = PayloadInput {
+            body: req.body,
+            timestamp: timestamp.as_bytes(),
+            id: id.as_bytes(),
+            method: req.method.as_str().as_bytes(),
+            url: url.as_bytes(),
+        };
+        let mut pieces: [&[u8]; MAX_PARTS] = [&[]; MAX_PARTS];
+        let n = self.pieces(&mut pieces, &self.params.template, &input);
+        let Some(tag) = self.first_tag(&pieces[..n]) else {
+            return out;
+        };
+        let encoded = self.params.encoding.encode(tag.as_bytes());
+        let uses_header_timestamp =
+            matches!(&self.params.timestamp, Some(r) if r.from == TimestampFrom::Header);
+        let value = match &self.params.carrier {
+            Carrier::Single { prefix } => format!("{prefix}{encoded}"),
+            Carrier::List(list) => match (&list.timestamp_key, &self.params.timestamp) {
+                (Some(key), Some(r)) if r.from == TimestampFrom::ListItem => format!(
+                    "{key}{pair}{timestamp}{sep}{version}{pair}{encoded}",
+                    pair = list.pair,
+                    sep = list.separator,
+                    version = list.version
+                ),
+                _ => format!("{}{}{encoded}", list.version, list.pair),
+            },
+        };
+        insert(&mut out, &set.signature, &value);
+        if uses_header_timestamp {
+            if let Some(name) = &set.timestamp {
+                insert(&mut out, name, &timestamp);
+            }
         }
-        if let Some(rule) = &self.params.timestamp {
-            if let Ok(v) = HeaderValue::from_str(&seconds) {
-                out.insert(rule.header.clone(), v);
+        if self.params.template.contains(&Part::Id) {
+            if let Some(name) = &set.id {
+                insert(&mut out, name, &id);
             }
         }
         out
@@ -406,6 +801,40 @@ impl Scheme for HmacScheme {
     fn signed_headers(&self) -> &[HeaderName] {
         &self.signed_headers
     }
+}
+
+fn insert(out: &mut HeaderMap, name: &HeaderName, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        out.insert(name.clone(), v);
+    }
+}
+
+/// A delivery id for `sign` when the caller gives none.
+fn generated_id(now: SystemTime) -> String {
+    let nanos = now
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    format!("msg_hookwall{nanos:x}")
+}
+
+/// Reads a top-level field of a JSON body as a timestamp (a number or a string of digits).
+fn json_timestamp(
+    body: &[u8],
+    field: &str,
+    format: TimestampFormat,
+) -> Result<SystemTime, Unverified> {
+    let map: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(body).map_err(|_| Unverified::MalformedBody)?;
+    let raw = match map.get(field) {
+        None | Some(serde_json::Value::Null) => return Err(Unverified::MissingTimestamp),
+        Some(serde_json::Value::Number(n)) => n.to_string(),
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(_) => return Err(Unverified::MalformedTimestamp),
+    };
+    format
+        .read(raw.as_bytes())
+        .ok_or(Unverified::MalformedTimestamp)
 }
 
 /// The one value of `name`, or `missing` / `duplicate`.
@@ -436,16 +865,6 @@ pub(crate) fn delivery_id(headers: &HeaderMap, name: &HeaderName) -> Option<Stri
         .then(|| text.to_owned())
 }
 
-/// Unix seconds: 1 to 12 ASCII digits, nothing else (no sign, no fraction, no blanks).
-fn parse_unix_seconds(raw: &[u8]) -> Option<u64> {
-    if raw.is_empty() || raw.len() > 12 || !raw.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    raw.iter().try_fold(0u64, |n, d| {
-        n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
-    })
-}
-
 /// Header names that the proxy rewrites or drops, so no signature can live in them.
 const RESERVED_HEADERS: &[&str] = &[
     "connection",
@@ -474,12 +893,58 @@ pub(crate) fn header_name(key: &'static str, text: &str) -> Result<HeaderName, B
     Ok(name)
 }
 
+/// Checks a `public_url`: an absolute `http(s)://` URL without a query or fragment (the
+/// request's own query is appended).
+pub(crate) fn public_url(key: &'static str, text: &str) -> Result<String, BuildError> {
+    let uri: Uri = text
+        .parse()
+        .map_err(|_| BuildError::new(key, format!("`{text}` is not a URL")))?;
+    if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.authority().is_none() {
+        return Err(BuildError::new(
+            key,
+            format!("`{text}` must be an absolute http:// or https:// URL, as the sender sees it"),
+        ));
+    }
+    if text.contains('?') || text.contains('#') {
+        return Err(BuildError::new(
+            key,
+            format!("`{text}` must not hold a query or fragment: the request's own query string is appended"),
+        ));
+    }
+    Ok(text.to_owned())
+}
+
+/// Decodes secrets given as `whsec_` + base64 (Standard Webhooks); the prefix is optional.
+pub(crate) fn decode_base64_secrets(
+    secrets: &[Secret],
+    prefix: &str,
+) -> Result<Vec<Vec<u8>>, String> {
+    secrets
+        .iter()
+        .map(|s| {
+            let raw = s.expose();
+            let raw = raw.strip_prefix(prefix.as_bytes()).unwrap_or(raw);
+            base64::engine::general_purpose::STANDARD
+                .decode(raw.trim_ascii())
+                .map_err(|_| format!("{} is not {prefix}<base64>", s.source()))
+                .and_then(|key| {
+                    if key.is_empty() {
+                        Err(format!("{} decodes to an empty key", s.source()))
+                    } else {
+                        Ok(key)
+                    }
+                })
+        })
+        .collect()
+}
+
 /// `provider = "hmac"`: every setting comes from the route's keys.
 ///
 /// # Errors
-/// `signature_header` missing; an unknown `algorithm` or `encoding`; a malformed
-/// `signed_payload`; a timestamp in the template without `timestamp_header`, or the reverse;
-/// `tolerance` without `timestamp_header`.
+/// `signature_header` missing; an unknown `algorithm`, `encoding`, `timestamp_format` or
+/// `secret_encoding`; a malformed `signed_payload` or `signature_list`; a placeholder the
+/// route gives no source for (`{timestamp}` without a timestamp, `{id}` without `id_header`,
+/// `{url}` without `public_url`), or a source the template does not sign.
 pub fn build(opts: &Options<'_>, secrets: Vec<Secret>) -> Result<HmacScheme, BuildError> {
     let header = opts.signature_header.ok_or_else(|| {
         BuildError::new(
@@ -487,7 +952,7 @@ pub fn build(opts: &Options<'_>, secrets: Vec<Secret>) -> Result<HmacScheme, Bui
             "missing: provider = \"hmac\" needs the name of the header that carries the signature",
         )
     })?;
-    let header = header_name("signature_header", header)?;
+    let signature = header_name("signature_header", header)?;
     let algorithm = match opts.algorithm {
         None => Algorithm::Sha256,
         Some(text) => Algorithm::parse(text).ok_or_else(|| {
@@ -508,44 +973,139 @@ pub fn build(opts: &Options<'_>, secrets: Vec<Secret>) -> Result<HmacScheme, Bui
     };
     let template = parse_template(opts.signed_payload.unwrap_or("{body}"))
         .map_err(|e| BuildError::new("signed_payload", e))?;
+    let carrier = match (&opts.signature_list, opts.signature_prefix) {
+        (Some(_), Some(_)) => {
+            return Err(BuildError::new(
+                "signature_prefix",
+                "give either `signature_prefix` or `signature_list`, not both",
+            ))
+        }
+        (Some(list), None) => Carrier::List(list.clone()),
+        (None, prefix) => Carrier::Single {
+            prefix: prefix.unwrap_or("").to_owned(),
+        },
+    };
+    let list_timestamp = matches!(&carrier, Carrier::List(l) if l.timestamp_key.is_some());
     let signs_timestamp = template.contains(&Part::Timestamp);
-    let timestamp = match (opts.timestamp_header, signs_timestamp) {
-        (Some(h), true) => Some(TimestampRule {
-            header: header_name("timestamp_header", h)?,
+    let format = match opts.timestamp_format {
+        None => TimestampFormat::UnixSeconds,
+        Some(text) => TimestampFormat::parse(text).ok_or_else(|| {
+            BuildError::new(
+                "timestamp_format",
+                format!("unknown format `{text}` (use unix, unix_ms or rfc3339)"),
+            )
+        })?,
+    };
+    let timestamp_header = opts
+        .timestamp_header
+        .map(|h| header_name("timestamp_header", h))
+        .transpose()?;
+    let from = match (&timestamp_header, list_timestamp) {
+        (Some(_), true) => {
+            return Err(BuildError::new(
+                "timestamp_header",
+                "the timestamp already comes from `signature_list`; remove one of them",
+            ))
+        }
+        (Some(_), false) => Some(TimestampFrom::Header),
+        (None, true) => Some(TimestampFrom::ListItem),
+        (None, false) => None,
+    };
+    let timestamp = match (from, signs_timestamp) {
+        (Some(from), true) => Some(TimestampRule {
+            from,
+            format,
             tolerance: opts.tolerance.unwrap_or(DEFAULT_TOLERANCE),
         }),
         (None, false) => None,
         (None, true) => {
             return Err(BuildError::new(
                 "signed_payload",
-                "uses {timestamp} but the route has no `timestamp_header`",
+                "uses {timestamp} but the route has no `timestamp_header` (or `timestamp` in `signature_list`)",
+            ))
+        }
+        (Some(_), false) => {
+            let key = if list_timestamp { "signature_list" } else { "timestamp_header" };
+            return Err(BuildError::new(
+                key,
+                "gives a timestamp but `signed_payload` does not contain {timestamp}: an \
+                 unsigned timestamp proves nothing (for example: signed_payload = \"{timestamp}.{body}\")",
+            ));
+        }
+    };
+    if timestamp.is_none() {
+        if opts.tolerance.is_some() {
+            return Err(BuildError::new(
+                "tolerance",
+                "applies only to a route with a signed timestamp",
+            ));
+        }
+        if opts.timestamp_format.is_some() {
+            return Err(BuildError::new(
+                "timestamp_format",
+                "applies only to a route with a signed timestamp",
+            ));
+        }
+    }
+    let id = opts
+        .id_header
+        .map(|h| header_name("id_header", h))
+        .transpose()?;
+    if id.is_none() && template.contains(&Part::Id) {
+        return Err(BuildError::new(
+            "signed_payload",
+            "uses {id} but the route has no `id_header`",
+        ));
+    }
+    let public_url = opts
+        .public_url
+        .map(|u| public_url("public_url", u))
+        .transpose()?;
+    match (&public_url, template.contains(&Part::Url)) {
+        (None, true) => {
+            return Err(BuildError::new(
+                "signed_payload",
+                "uses {url} but the route has no `public_url`",
             ))
         }
         (Some(_), false) => {
             return Err(BuildError::new(
-                "timestamp_header",
-                "is set but `signed_payload` does not contain {timestamp}: an unsigned \
-                 timestamp proves nothing (for example: signed_payload = \"{timestamp}.{body}\")",
+                "public_url",
+                "is set but `signed_payload` does not contain {url}",
+            ))
+        }
+        _ => {}
+    }
+    let keys: Vec<Vec<u8>> = match opts.secret_encoding {
+        None | Some("text") => secrets.iter().map(|s| s.expose().to_vec()).collect(),
+        Some("base64") => {
+            decode_base64_secrets(&secrets, "").map_err(|e| BuildError::new("secret", e))?
+        }
+        Some(other) => {
+            return Err(BuildError::new(
+                "secret_encoding",
+                format!("unknown secret encoding `{other}` (use text or base64)"),
             ))
         }
     };
-    if timestamp.is_none() && opts.tolerance.is_some() {
-        return Err(BuildError::new(
-            "tolerance",
-            "applies only to a route with `timestamp_header`",
-        ));
-    }
     let params = Params {
         provider: "hmac",
-        header,
-        prefix: opts.signature_prefix.unwrap_or("").to_owned(),
+        headers: vec![HeaderSet {
+            signature,
+            timestamp: timestamp_header,
+            id: id.clone(),
+        }],
+        carrier,
         algorithm,
         encoding,
         template,
         timestamp,
-        delivery_id_header: None,
+        delivery_id: id,
+        public_url,
+        decoded_url_too: false,
     };
-    Ok(HmacScheme::new(params, &secrets))
+    let keys: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+    Ok(HmacScheme::new(params, &keys))
 }
 
 #[cfg(test)]
@@ -591,6 +1151,7 @@ mod tests {
         }
         s.verify(
             &Signed {
+                method: &http::Method::POST,
                 uri: &uri,
                 headers: &map,
                 body,
@@ -934,6 +1495,7 @@ mod tests {
             let uri = Uri::from_static("/x");
             let headers = s.sign(
                 &Signed {
+                    method: &http::Method::POST,
                     uri: &uri,
                     headers: &HeaderMap::new(),
                     body: b"payload",
@@ -942,6 +1504,7 @@ mod tests {
             );
             let v = s.verify(
                 &Signed {
+                    method: &http::Method::POST,
                     uri: &uri,
                     headers: &headers,
                     body: b"payload",
