@@ -76,6 +76,8 @@ pub struct RawRoute {
     pub provider: Option<Spanned<String>>,
     pub secret: Option<Spanned<toml::Value>>,
     pub public_key: Option<Spanned<toml::Value>>,
+    pub handshake: Option<Spanned<bool>>,
+    pub verify_token: Option<Spanned<toml::Value>>,
     pub max_body: Option<Spanned<toml::Value>>,
     pub tolerance: Option<Spanned<String>>,
     pub signature_header: Option<Spanned<String>>,
@@ -530,6 +532,10 @@ impl Ctx<'_> {
             Some(s) => self.key("secret", Some(s), |v| secret::load(v, base, env)),
             None => Some(Vec::new()),
         };
+        let verify_tokens = match &r.verify_token {
+            Some(t) => self.key("verify_token", Some(t), |v| secret::load(v, base, env)),
+            None => Some(Vec::new()),
+        };
         let public_keys = match &r.public_key {
             Some(k) => self.key("public_key", Some(k), |v| secret::load_public(v, base, env)),
             None => Some(Vec::new()),
@@ -556,6 +562,8 @@ impl Ctx<'_> {
             signature_list,
             tolerance,
             public_keys: public_keys?,
+            handshake: r.handshake.as_ref().is_some_and(|h| *h.get_ref()),
+            verify_tokens: verify_tokens?,
         };
         let secrets = secrets?;
         let sources = secrets.iter().map(|s| s.source().clone()).collect();
@@ -578,6 +586,8 @@ impl Ctx<'_> {
                     "signature_list" => r.signature_list.as_ref().map(Spanned::span),
                     "secret" => r.secret.as_ref().map(Spanned::span),
                     "public_key" => r.public_key.as_ref().map(Spanned::span),
+                    "handshake" => r.handshake.as_ref().map(Spanned::span),
+                    "verify_token" => r.verify_token.as_ref().map(Spanned::span),
                     _ => None,
                 }
                 .or(Some(provider.span()));

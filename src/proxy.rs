@@ -20,6 +20,7 @@ use hyper::body::Body;
 
 use crate::config::{Config, Route, Server};
 use crate::routing::{self, RouteTable, TargetError};
+use crate::scheme::handshake::Handshake;
 use crate::scheme::{Signed, Unverified};
 use crate::upstream::{Upstream, UpstreamError};
 
@@ -42,6 +43,8 @@ pub enum Rejection {
     /// The body could not be read (malformed chunked encoding, cut short).
     BadBody,
     Unverified(Unverified),
+    /// A setup handshake that does not hold (a wrong verify token).
+    HandshakeRefused,
     UpstreamDown,
     UpstreamTimeout,
 }
@@ -58,6 +61,7 @@ impl Rejection {
             Rejection::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Rejection::BadBody => StatusCode::BAD_REQUEST,
             Rejection::Unverified(_) => StatusCode::UNAUTHORIZED,
+            Rejection::HandshakeRefused => StatusCode::FORBIDDEN,
             Rejection::UpstreamDown => StatusCode::BAD_GATEWAY,
             Rejection::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
         }
@@ -74,6 +78,7 @@ impl Rejection {
             Rejection::BodyTimeout => "body_timeout",
             Rejection::BadBody => "bad_body",
             Rejection::Unverified(u) => u.reason(),
+            Rejection::HandshakeRefused => "handshake_refused",
             Rejection::UpstreamDown => "upstream_unreachable",
             Rejection::UpstreamTimeout => "upstream_timeout",
         }
@@ -90,9 +95,10 @@ impl Rejection {
             | Rejection::TooLarge
             | Rejection::BodyTimeout
             | Rejection::BadBody => true,
-            Rejection::Unverified(_) | Rejection::UpstreamDown | Rejection::UpstreamTimeout => {
-                false
-            }
+            Rejection::Unverified(_)
+            | Rejection::HandshakeRefused
+            | Rejection::UpstreamDown
+            | Rejection::UpstreamTimeout => false,
         }
     }
 
@@ -105,6 +111,7 @@ impl Rejection {
             StatusCode::PAYLOAD_TOO_LARGE => "payload too large\n",
             StatusCode::REQUEST_TIMEOUT => "request timeout\n",
             StatusCode::UNAUTHORIZED => "unauthorized\n",
+            StatusCode::FORBIDDEN => "forbidden\n",
             StatusCode::BAD_GATEWAY => "bad gateway\n",
             StatusCode::GATEWAY_TIMEOUT => "gateway timeout\n",
             _ => "error\n",
@@ -155,6 +162,7 @@ const DROPPED_RESPONSE_HEADERS: &[&str] = &[
 
 static X_HOOKWALL_VERIFIED: HeaderName = HeaderName::from_static("x-hookwall-verified");
 static X_HOOKWALL_DELIVERY_ID: HeaderName = HeaderName::from_static("x-hookwall-delivery-id");
+static X_HOOKWALL_HANDSHAKE: HeaderName = HeaderName::from_static("x-hookwall-handshake");
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
@@ -173,6 +181,43 @@ struct Outcome<'a> {
     rejection: Option<Rejection>,
     upstream_status: Option<u16>,
     delivery_id: Option<String>,
+    secret_slot: Option<usize>,
+    handshake: bool,
+}
+
+/// How a forwarded request is marked for the upstream.
+enum Mark {
+    /// Verified, with the delivery id where the scheme has one.
+    Verified(Option<String>),
+    /// An unsigned setup handshake the route opted in to forward.
+    Handshake,
+}
+
+/// hookwall's own answer to a setup handshake.
+fn answer(handshake: Handshake) -> Result<Response<ResponseBody>, Rejection> {
+    match handshake {
+        Handshake::Answer {
+            status,
+            content_type,
+            body,
+        } => {
+            let mut res = Response::new(
+                Full::new(body)
+                    .map_err(|never| match never {})
+                    .boxed_unsync(),
+            );
+            *res.status_mut() = status;
+            if let Some(ct) = content_type {
+                res.headers_mut()
+                    .insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+            }
+            Ok(res)
+        }
+        Handshake::Refuse => Err(Rejection::HandshakeRefused),
+        // Forwarding is the caller's business; reaching here is a bug, and the safe answer
+        // is a refusal.
+        Handshake::Forward => Err(Rejection::HandshakeRefused),
+    }
 }
 
 impl Proxy {
@@ -203,6 +248,8 @@ impl Proxy {
             rejection: None,
             upstream_status: None,
             delivery_id: None,
+            secret_slot: None,
+            handshake: false,
         };
         let response = match self.process(&parts, body, peer, &mut outcome).await {
             Ok(res) => res,
@@ -234,7 +281,9 @@ impl Proxy {
             .lookup(parts.uri.path())
             .ok_or(Rejection::NoRoute)?;
         outcome.route = Some(route);
-        if !route.methods.contains(&parts.method) {
+        if !route.methods.contains(&parts.method)
+            && !route.scheme.handshake_methods().contains(&parts.method)
+        {
             return Err(Rejection::WrongMethod);
         }
         // A declared length over the limit is refused before any of the body is read (and,
@@ -243,22 +292,37 @@ impl Proxy {
             return Err(Rejection::TooLarge);
         }
         let body = read_body(body, route.max_body, self.server.body_timeout).await?;
+        let signed = Signed {
+            method: &parts.method,
+            uri: &parts.uri,
+            headers: &parts.headers,
+            body: &body,
+        };
 
-        let verified = route
-            .scheme
-            .verify(
-                &Signed {
-                    method: &parts.method,
-                    uri: &parts.uri,
-                    headers: &parts.headers,
-                    body: &body,
-                },
-                SystemTime::now(),
-            )
-            .map_err(Rejection::Unverified)?;
-        outcome.delivery_id = verified.delivery_id.clone();
+        let mark = match route.scheme.before_verify(&signed) {
+            Some(handshake) => {
+                outcome.handshake = true;
+                match handshake {
+                    Handshake::Forward => Mark::Handshake,
+                    other => return answer(other),
+                }
+            }
+            None => {
+                let verified = route
+                    .scheme
+                    .verify(&signed, SystemTime::now())
+                    .map_err(Rejection::Unverified)?;
+                outcome.delivery_id = verified.delivery_id.clone();
+                outcome.secret_slot = Some(verified.secret_slot);
+                if let Some(handshake) = route.scheme.after_verify(&signed, &verified) {
+                    outcome.handshake = true;
+                    return answer(handshake);
+                }
+                Mark::Verified(verified.delivery_id)
+            }
+        };
 
-        let req = upstream_request(parts, route, body, peer, verified.delivery_id.as_deref())?;
+        let req = upstream_request(parts, route, body, peer, mark)?;
         let res = self.upstream.send(req).await.map_err(|e| match e {
             UpstreamError::Timeout => Rejection::UpstreamTimeout,
             UpstreamError::Down(e) => {
@@ -325,7 +389,7 @@ fn upstream_request(
     route: &Route,
     body: Bytes,
     peer: SocketAddr,
-    delivery_id: Option<&str>,
+    mark: Mark,
 ) -> Result<Request<Full<Bytes>>, Rejection> {
     let signed = route.scheme.signed_headers();
     let named_by_connection = connection_tokens(&parts.headers);
@@ -353,12 +417,17 @@ fn upstream_request(
         headers.insert(X_FORWARDED_FOR.clone(), ip);
     }
     headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static("http"));
-    headers.insert(
-        X_HOOKWALL_VERIFIED.clone(),
-        HeaderValue::from_static(route.scheme.provider()),
-    );
-    if let Some(id) = delivery_id.and_then(|id| HeaderValue::from_str(id).ok()) {
-        headers.insert(X_HOOKWALL_DELIVERY_ID.clone(), id);
+    let provider = HeaderValue::from_static(route.scheme.provider());
+    match mark {
+        Mark::Verified(delivery_id) => {
+            headers.insert(X_HOOKWALL_VERIFIED.clone(), provider);
+            if let Some(id) = delivery_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
+                headers.insert(X_HOOKWALL_DELIVERY_ID.clone(), id);
+            }
+        }
+        Mark::Handshake => {
+            headers.insert(X_HOOKWALL_HANDSHAKE.clone(), provider);
+        }
     }
 
     let path_and_query = parts
@@ -461,6 +530,16 @@ fn log(parts: &Parts, res: &Response<ResponseBody>, outcome: &Outcome<'_>, start
             elapsed_ms,
             "rejected"
         ),
+        None if outcome.handshake => tracing::info!(
+            target: "hookwall::request",
+            route,
+            method = %parts.method,
+            path = parts.uri.path(),
+            status,
+            upstream_status = outcome.upstream_status,
+            elapsed_ms,
+            "handshake"
+        ),
         None => tracing::info!(
             target: "hookwall::request",
             route,
@@ -469,6 +548,7 @@ fn log(parts: &Parts, res: &Response<ResponseBody>, outcome: &Outcome<'_>, start
             status,
             upstream_status = outcome.upstream_status,
             delivery_id,
+            secret_slot = outcome.secret_slot,
             elapsed_ms,
             "forwarded"
         ),

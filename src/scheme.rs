@@ -15,6 +15,7 @@ use crate::config::secret::Secret;
 
 pub mod asymmetric;
 pub mod gitlab;
+pub mod handshake;
 pub mod hmac;
 pub mod mailgun;
 pub mod presets;
@@ -116,6 +117,25 @@ pub trait Scheme: Send + Sync + std::fmt::Debug {
     /// The request headers this scheme reads. The proxy forwards them whatever `Connection`
     /// says, so the upstream can check what hookwall checked.
     fn signed_headers(&self) -> &[HeaderName];
+
+    /// Methods allowed for setup handshakes on top of the route's `methods`.
+    fn handshake_methods(&self) -> &[Method] {
+        &[]
+    }
+
+    /// A setup request that carries no signature, seen before verification.
+    fn before_verify(&self, _req: &Signed<'_>) -> Option<handshake::Handshake> {
+        None
+    }
+
+    /// A verified setup request that hookwall answers itself.
+    fn after_verify(
+        &self,
+        _req: &Signed<'_>,
+        _verified: &Verified,
+    ) -> Option<handshake::Handshake> {
+        None
+    }
 }
 
 /// The provider names [`build`] knows, as written in config.
@@ -145,6 +165,10 @@ pub struct Options<'a> {
     pub tolerance: Option<Duration>,
     /// Public keys, loaded (asymmetric schemes); empty if the route gives none.
     pub public_keys: Vec<String>,
+    /// `handshake = true`: answer the provider's setup handshake.
+    pub handshake: bool,
+    /// Meta's verify tokens, loaded.
+    pub verify_tokens: Vec<Secret>,
 }
 
 impl Options<'_> {
@@ -235,7 +259,18 @@ pub fn build(opts: &Options<'_>, secrets: Vec<Secret>) -> Result<Arc<dyn Scheme>
             format!("provider = \"{name}\" checks an HMAC with `secret`; it takes no public key"),
         ));
     }
-    Ok(match name {
+    if !opts.handshake && !opts.verify_tokens.is_empty() {
+        return Err(BuildError::new(
+            "verify_token",
+            "is only used with `handshake = true`",
+        ));
+    }
+    let for_handshake = if opts.handshake {
+        secrets.clone()
+    } else {
+        Vec::new()
+    };
+    let scheme: Arc<dyn Scheme> = match name {
         "hmac" => Arc::new(hmac::build(opts, secrets)?),
         "gitlab" => Arc::new(gitlab::build(opts, &secrets)?),
         "twilio" => Arc::new(twilio::build(opts, &secrets)?),
@@ -245,5 +280,14 @@ pub fn build(opts: &Options<'_>, secrets: Vec<Secret>) -> Result<Arc<dyn Scheme>
             Arc::new(standard_webhooks::build(name, opts, &secrets)?)
         }
         preset => Arc::new(presets::build(preset, opts, &secrets)?),
-    })
+    };
+    if !opts.handshake {
+        return Ok(scheme);
+    }
+    Ok(Arc::new(handshake::wrap(
+        name,
+        scheme,
+        &for_handshake,
+        &opts.verify_tokens,
+    )?))
 }

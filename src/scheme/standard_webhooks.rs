@@ -86,6 +86,7 @@ pub fn build(
         .collect::<Result<Vec<_>, _>>()?;
     let without_keys = Options {
         public_keys: Vec::new(),
+        verify_tokens: Vec::new(),
         signature_list: opts.signature_list.clone(),
         ..*opts
     };

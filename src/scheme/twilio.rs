@@ -54,17 +54,18 @@ impl std::fmt::Debug for Twilio {
 /// `public_url` missing or malformed; another algorithm; any other scheme key.
 pub fn build(opts: &Options<'_>, secrets: &[Secret]) -> Result<Twilio, BuildError> {
     super::refuse_keys(opts, "twilio", &["public_url", "algorithm"])?;
-    let algorithm =
-        match opts.algorithm {
-            None | Some("sha1") => Algorithm::Sha1,
-            Some("sha256") => Algorithm::Sha256,
-            Some(other) => return Err(BuildError::new(
+    let algorithm = match opts.algorithm {
+        None | Some("sha1") => Algorithm::Sha1,
+        Some("sha256") => Algorithm::Sha256,
+        Some(other) => {
+            return Err(BuildError::new(
                 "algorithm",
                 format!(
                     "Twilio signs with sha1 (auth token) or sha256 (shared keys), not `{other}`"
                 ),
-            )),
-        };
+            ))
+        }
+    };
     let url = opts.public_url.ok_or_else(|| {
         BuildError::new(
             "public_url",

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod flask;
+mod presets;
 mod support;
 
 use std::time::Duration;

@@ -194,6 +194,10 @@ impl Hookwall {
     pub async fn start(config_text: &str) -> Hookwall {
         let config = hookwall::config::parse(config_text, Path::new("e2e.toml"), &env)
             .unwrap_or_else(|e| panic!("test config invalid:\n{e}"));
+        Hookwall::start_config(config).await
+    }
+
+    pub async fn start_config(config: hookwall::config::Config) -> Hookwall {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
