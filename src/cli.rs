@@ -38,6 +38,22 @@ pub enum Command {
     Check,
     /// Print the headers a sender would add for the body on stdin.
     Sign(Box<SignArgs>),
+    /// Explain, step by step, why a captured raw HTTP request passes or which check fails.
+    Verify(VerifyArgs),
+}
+
+/// `hookwall verify --config F [--route NAME] FILE`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Check against this route (default: the route the request's path selects).
+    #[arg(long)]
+    pub route: Option<String>,
+    /// Evaluate timestamps as of these Unix seconds (default: now), e.g. when the capture was made.
+    #[arg(long, value_name = "UNIX_SECONDS")]
+    pub at: Option<u64>,
+    /// The captured request: request line, headers, blank line, body, as sent on the wire
+    /// (`-` for stdin).
+    pub file: PathBuf,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -71,9 +87,29 @@ pub struct SignArgs {
     pub signed_payload: Option<String>,
     #[arg(long)]
     pub timestamp_header: Option<String>,
+    #[arg(long)]
+    pub timestamp_format: Option<String>,
+    #[arg(long)]
+    pub id_header: Option<String>,
+    #[arg(long)]
+    pub secret_encoding: Option<String>,
+    /// The URL the provider signs (URL-signed schemes: twilio, square, trello, hubspot).
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
     /// Unix seconds to sign with (default: now).
     #[arg(long, value_name = "UNIX_SECONDS")]
     pub timestamp: Option<u64>,
+    /// The request target the signature is for (its query is signed by URL-signed schemes).
+    #[arg(long, default_value = "/", value_name = "PATH_AND_QUERY")]
+    pub target: String,
+    /// The request method.
+    #[arg(long, default_value = "POST")]
+    pub method: String,
+    /// A request header the signature depends on, as `Name: value`: a delivery id such as
+    /// `webhook-id: msg_1`, or `Content-Type: application/x-www-form-urlencoded` for Twilio
+    /// form parameters. Repeatable.
+    #[arg(long = "header", value_name = "NAME: VALUE")]
+    pub headers: Vec<String>,
 }
 
 /// Sets up tracing on stderr from `--log-level`, else `RUST_LOG`, else `info`.
@@ -89,6 +125,8 @@ pub fn init_tracing(cli: &Cli) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // A closed stderr must not turn every log line into a panic.
+        .log_internal_errors(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let result = match cli.log_format {
         LogFormat::Text => builder.try_init(),
@@ -133,6 +171,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             }
         }
         Command::Sign(args) => sign(cli.config.as_deref(), &args),
+        Command::Verify(args) => verify(need_config(cli.config.as_deref())?, &args),
     }
 }
 
@@ -249,6 +288,10 @@ fn sign(
                 signature_prefix: args.signature_prefix.as_deref(),
                 signed_payload: args.signed_payload.as_deref(),
                 timestamp_header: args.timestamp_header.as_deref(),
+                timestamp_format: args.timestamp_format.as_deref(),
+                id_header: args.id_header.as_deref(),
+                secret_encoding: args.secret_encoding.as_deref(),
+                public_url: args.public_url.as_deref(),
                 ..scheme::Options::default()
             };
             scheme::build(&opts, secrets)
@@ -260,21 +303,262 @@ fn sign(
     let now = args
         .timestamp
         .map_or_else(SystemTime::now, |t| UNIX_EPOCH + Duration::from_secs(t));
-    let uri = Uri::from_static("/");
+    let uri: Uri = args
+        .target
+        .parse()
+        .map_err(|_| format!("--target `{}` is not a request target", args.target))?;
+    let method = http::Method::from_bytes(args.method.as_bytes())
+        .map_err(|_| format!("--method `{}` is not an HTTP method", args.method))?;
+    let mut request_headers = HeaderMap::new();
+    for h in &args.headers {
+        let (name, value) = h
+            .split_once(':')
+            .ok_or_else(|| format!("--header `{h}` is not `Name: value`"))?;
+        let name = http::HeaderName::from_bytes(name.trim().as_bytes())
+            .map_err(|_| format!("--header `{h}`: bad header name"))?;
+        let value = http::HeaderValue::from_str(value.trim())
+            .map_err(|_| format!("--header `{h}`: bad header value"))?;
+        request_headers.append(name, value);
+    }
     let headers = scheme.sign(
         &Signed {
-            method: &http::Method::POST,
+            method: &method,
             uri: &uri,
-            headers: &HeaderMap::new(),
+            headers: &request_headers,
             body: &body,
         },
         now,
     );
+    if headers.is_empty() {
+        return Err(format!(
+            "provider `{}` checks signatures with the sender's public key; only the sender can sign",
+            scheme.provider()
+        )
+        .into());
+    }
     let mut out = std::io::stdout().lock();
     for (name, value) in &headers {
         writeln!(out, "{}: {}", title_case(name.as_str()), value.to_str()?)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A request read back from a capture.
+struct Captured {
+    method: http::Method,
+    uri: Uri,
+    version: http::Version,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+/// Parses a raw HTTP/1.x request: head, then a body framed by `Content-Length` or chunked
+/// encoding (or, with neither, the rest of the capture).
+fn parse_capture(bytes: &[u8]) -> Result<Captured, String> {
+    let mut slots = [httparse::EMPTY_HEADER; 128];
+    let mut req = httparse::Request::new(&mut slots);
+    let head_len = match req.parse(bytes) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => {
+            return Err("the capture ends inside the request head".into())
+        }
+        Err(e) => return Err(format!("the request head does not parse: {e}")),
+    };
+    let method = http::Method::from_bytes(req.method.unwrap_or("").as_bytes())
+        .map_err(|_| "bad method".to_owned())?;
+    let uri: Uri = req
+        .path
+        .unwrap_or("")
+        .parse()
+        .map_err(|_| "bad request target".to_owned())?;
+    let version = if req.version == Some(0) {
+        http::Version::HTTP_10
+    } else {
+        http::Version::HTTP_11
+    };
+    let mut headers = HeaderMap::new();
+    for h in req.headers.iter() {
+        let name = http::HeaderName::from_bytes(h.name.as_bytes())
+            .map_err(|_| format!("bad header name `{}`", h.name))?;
+        let value = http::HeaderValue::from_bytes(h.value)
+            .map_err(|_| format!("bad value for `{}`", h.name))?;
+        headers.append(name, value);
+    }
+    let rest = &bytes[head_len..];
+    let chunked = headers
+        .get(http::header::TRANSFER_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+    let body = if chunked {
+        dechunk(rest)?
+    } else if let Some(len) = headers.get(http::header::CONTENT_LENGTH) {
+        let len: usize = len
+            .to_str()
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .ok_or("Content-Length is not a number")?;
+        rest.get(..len)
+            .ok_or_else(|| {
+                format!(
+                    "Content-Length says {len} bytes but the capture holds {}",
+                    rest.len()
+                )
+            })?
+            .to_vec()
+    } else {
+        rest.to_vec()
+    };
+    Ok(Captured {
+        method,
+        uri,
+        version,
+        headers,
+        body,
+    })
+}
+
+/// Decodes a chunked body.
+fn dechunk(mut rest: &[u8]) -> Result<Vec<u8>, String> {
+    let mut body = Vec::new();
+    loop {
+        let line_end = rest
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .ok_or("a chunk size line has no CRLF")?;
+        let size_text = std::str::from_utf8(&rest[..line_end]).map_err(|_| "bad chunk size")?;
+        let size_text = size_text.split(';').next().unwrap_or("").trim();
+        let size = usize::from_str_radix(size_text, 16)
+            .map_err(|_| format!("bad chunk size `{size_text}`"))?;
+        rest = &rest[line_end + 2..];
+        if size == 0 {
+            return Ok(body);
+        }
+        let chunk = rest.get(..size).ok_or("the capture ends inside a chunk")?;
+        body.extend_from_slice(chunk);
+        rest = rest
+            .get(size + 2..)
+            .ok_or("the capture ends inside a chunk")?;
+    }
+}
+
+fn verify(config_path: &Path, args: &VerifyArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let config = config::load(config_path)?;
+    let bytes = if args.file.as_os_str() == "-" {
+        let mut b = Vec::new();
+        std::io::stdin().read_to_end(&mut b)?;
+        b
+    } else {
+        std::fs::read(&args.file).map_err(|e| format!("{}: {e}", args.file.display()))?
+    };
+    let req = parse_capture(&bytes).map_err(|e| format!("{}: {e}", args.file.display()))?;
+    let now = args
+        .at
+        .map_or_else(SystemTime::now, |t| UNIX_EPOCH + Duration::from_secs(t));
+    let mut out = std::io::stdout().lock();
+    let mut step = |ok: bool, what: &str, detail: String| -> std::io::Result<bool> {
+        writeln!(out, "{} {what}: {detail}", if ok { "ok  " } else { "FAIL" })?;
+        Ok(ok)
+    };
+    step(
+        true,
+        "request",
+        format!(
+            "{} {} ({} bytes of body)",
+            req.method,
+            req.uri,
+            req.body.len()
+        ),
+    )?;
+    if let Err(e) = crate::routing::check_target(&req.uri, req.version) {
+        step(false, "target", format!("{e} (400, reason {})", e.reason()))?;
+        return Ok(ExitCode::FAILURE);
+    }
+    let table = crate::routing::RouteTable::new(config.routes);
+    let route = match &args.route {
+        Some(name) => table.routes().iter().find(|r| &r.name == name),
+        None => table.lookup(req.uri.path()),
+    };
+    let Some(route) = route else {
+        let what = args.route.as_ref().map_or_else(
+            || format!("no route matches {} (404, reason no_route)", req.uri.path()),
+            |n| format!("no route named `{n}`"),
+        );
+        step(false, "route", what)?;
+        return Ok(ExitCode::FAILURE);
+    };
+    step(
+        true,
+        "route",
+        format!(
+            "{} ({}), provider {}",
+            route.name,
+            route.path,
+            route.scheme.provider()
+        ),
+    )?;
+    let methods: Vec<&str> = route.methods.iter().map(http::Method::as_str).collect();
+    let allowed = route.methods.contains(&req.method)
+        || route.scheme.handshake_methods().contains(&req.method);
+    if !step(
+        allowed,
+        "method",
+        format!("{} (allowed: {})", req.method, methods.join(", ")),
+    )? {
+        return Ok(ExitCode::FAILURE);
+    }
+    let fits = req.body.len() as u64 <= route.max_body;
+    if !step(
+        fits,
+        "size",
+        format!(
+            "{} bytes, limit {}",
+            req.body.len(),
+            size::Display(route.max_body)
+        ),
+    )? {
+        return Ok(ExitCode::FAILURE);
+    }
+    for name in route.scheme.signed_headers() {
+        let n = req.headers.get_all(name).iter().count();
+        let state = match n {
+            0 => "absent".to_owned(),
+            1 => "present".to_owned(),
+            n => format!("present {n} times"),
+        };
+        writeln!(out, "     header {name}: {state}")?;
+    }
+    let signed = Signed {
+        method: &req.method,
+        uri: &req.uri,
+        headers: &req.headers,
+        body: &req.body,
+    };
+    if let Some(h) = route.scheme.before_verify(&signed) {
+        writeln!(out, "ok   handshake: {h:?}")?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    match route.scheme.verify(&signed, now) {
+        Ok(v) => {
+            let source = route
+                .secret_sources
+                .get(v.secret_slot)
+                .map_or_else(|| format!("key {}", v.secret_slot), ToString::to_string);
+            let id = v
+                .delivery_id
+                .map(|id| format!(", delivery id {id}"))
+                .unwrap_or_default();
+            writeln!(
+                out,
+                "ok   signature: verified with slot {} ({source}){id}",
+                v.secret_slot
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(why) => {
+            writeln!(out, "FAIL signature: {} — {}", why.reason(), why.hint())?;
+            Ok(ExitCode::FAILURE)
+        }
+    }
 }
 
 /// `x-hub-signature-256` -> `X-Hub-Signature-256`, for readable output.

@@ -293,7 +293,7 @@ pub fn parse(text: &str, path: &Path, env: EnvLookup<'_>) -> Result<Config, Conf
         // hold a secret someone wrote inline.
         fail(vec![Problem {
             position: e.span().map(|s| line_col(text, s.start)),
-            route: None,
+            route: e.span().and_then(|s| route_at(text, s.start)),
             key: None,
             message: e.message().trim_end().to_owned(),
         }])
@@ -513,21 +513,30 @@ impl Ctx<'_> {
             Some(v) => self.key("max_body", Some(v), parse_size),
             None => Some(server.max_body),
         };
+        // Every key is checked before giving up on the route, so one run of `check` shows
+        // every problem. `None` below means "reported"; `Some(None)` means "not set".
         let tolerance = match &r.tolerance {
-            Some(t) => Some(self.key("tolerance", Some(t), |s| duration::parse(s))?),
-            None => None,
+            Some(t) => self
+                .key("tolerance", Some(t), |s| duration::parse(s))
+                .map(Some),
+            None => Some(None),
         };
-        let Some(provider) = &r.provider else {
+        let signature_list = match &r.signature_list {
+            Some(l) => self
+                .key("signature_list", Some(l), RawSignatureList::to_format)
+                .map(Some),
+            None => Some(None),
+        };
+        if r.provider.is_none() {
             self.problem(
-                Some(span),
+                Some(span.clone()),
                 Some("provider"),
                 &format!(
                     "missing: name the sender's scheme ({})",
                     scheme::providers().collect::<Vec<_>>().join(", ")
                 ),
             );
-            return None;
-        };
+        }
         let secrets = match &r.secret {
             Some(s) => self.key("secret", Some(s), |v| secret::load(v, base, env)),
             None => Some(Vec::new()),
@@ -540,13 +549,27 @@ impl Ctx<'_> {
             Some(k) => self.key("public_key", Some(k), |v| secret::load_public(v, base, env)),
             None => Some(Vec::new()),
         };
+        let (
+            Some(provider),
+            Some(tolerance),
+            Some(signature_list),
+            Some(secrets),
+            Some(verify_tokens),
+            Some(public_keys),
+        ) = (
+            &r.provider,
+            tolerance,
+            signature_list,
+            secrets,
+            verify_tokens,
+            public_keys,
+        )
+        else {
+            return None;
+        };
         fn s(v: &Option<Spanned<String>>) -> Option<&str> {
             v.as_ref().map(|s| s.get_ref().as_str())
         }
-        let signature_list = match &r.signature_list {
-            Some(l) => Some(self.key("signature_list", Some(l), RawSignatureList::to_format)?),
-            None => None,
-        };
         let opts = scheme::Options {
             provider: provider.get_ref(),
             algorithm: s(&r.algorithm),
@@ -561,11 +584,10 @@ impl Ctx<'_> {
             secret_encoding: s(&r.secret_encoding),
             signature_list,
             tolerance,
-            public_keys: public_keys?,
+            public_keys,
             handshake: r.handshake.as_ref().is_some_and(|h| *h.get_ref()),
-            verify_tokens: verify_tokens?,
+            verify_tokens,
         };
-        let secrets = secrets?;
         let sources = secrets.iter().map(|s| s.source().clone()).collect();
         let built = match scheme::build(&opts, secrets) {
             Ok(b) => Some(b),
@@ -608,6 +630,37 @@ impl Ctx<'_> {
             secret_sources: sources,
         })
     }
+}
+
+/// `route N (label)` when byte `offset` of `text` lies inside the N-th `[[route]]` table:
+/// stage one reports positions only, and an operator looks for routes by name.
+fn route_at(text: &str, offset: usize) -> Option<String> {
+    let before = text.get(..offset)?;
+    let mut index = 0;
+    let mut in_route = false;
+    for line in before.lines() {
+        let line = line.trim_start();
+        if line.starts_with('[') {
+            in_route = line.starts_with("[[route]]");
+            if in_route {
+                index += 1;
+            }
+        }
+    }
+    if !in_route {
+        return None;
+    }
+    // The label needs the table; a file with a syntax error has none to offer.
+    let label = toml::from_str::<toml::Table>(text).ok().and_then(|t| {
+        let route = t.get("route")?.as_array()?.get(index - 1)?.as_table()?;
+        ["name", "path", "path_prefix"]
+            .iter()
+            .find_map(|k| route.get(*k)?.as_str().map(str::to_owned))
+    });
+    Some(match label {
+        Some(l) => format!("route {index} ({l})"),
+        None => format!("route {index}"),
+    })
 }
 
 /// 1-based line and column (in characters) of byte `offset` in `text`.

@@ -93,6 +93,25 @@ impl Unverified {
     }
 }
 
+impl Unverified {
+    /// What an operator can check, for `hookwall verify`. Never names a secret or a value.
+    pub fn hint(self) -> &'static str {
+        match self {
+            Unverified::MissingSignature => "the signature header is absent (or holds no entry of the version this scheme verifies); is the sender configured to sign, and is this the right provider?",
+            Unverified::DuplicateSignature => "the signature header appears more than once; hookwall never picks one",
+            Unverified::MalformedSignature => "the signature does not have this scheme's form (prefix, encoding, length); check the provider and, for provider = \"hmac\", algorithm, encoding and signature_prefix",
+            Unverified::SignatureMismatch => "the signature is well-formed but no secret of the route produces it: check the secret, that the body was captured byte for byte, and for URL-signed schemes that public_url is the URL the sender posts to",
+            Unverified::MissingTimestamp => "the timestamp the signature covers is absent",
+            Unverified::DuplicateTimestamp => "the timestamp appears more than once",
+            Unverified::MalformedTimestamp => "the timestamp is not in the format this scheme reads",
+            Unverified::TimestampOutOfTolerance => "the timestamp is further from now than the route's tolerance; for an old capture, pass --at with the time it was made",
+            Unverified::MissingId => "the delivery id the signature covers is absent",
+            Unverified::DuplicateId => "the delivery id header appears more than once",
+            Unverified::MalformedBody => "the body does not have the form this scheme reads its fields from",
+        }
+    }
+}
+
 impl std::fmt::Display for Unverified {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.reason())

@@ -34,7 +34,7 @@ pub fn parse(text: &str) -> Result<Duration, String> {
         let unit_end = rest
             .find(|c: char| c.is_ascii_digit())
             .unwrap_or(rest.len());
-        let unit = &rest[..unit_end];
+        let unit = rest[..unit_end].trim();
         rest = &rest[unit_end..];
         let part = match unit {
             "ms" => Some(Duration::from_millis(number)),
@@ -110,7 +110,10 @@ mod tests {
         assert!(parse("s").is_err());
         assert!(parse("-5s").is_err());
         assert!(parse("1.5s").is_err());
-        assert!(parse("5 minutes").unwrap_err().contains("unknown unit"));
+        assert!(parse("5 minutes")
+            .unwrap_err()
+            .contains("unknown unit `minutes`"));
+        assert_eq!(parse("5 m"), Ok(Duration::from_secs(300)));
         assert!(parse("99999999999999999999s")
             .unwrap_err()
             .contains("too large"));

@@ -106,7 +106,7 @@ timestamp_header = "X-Timestamp"
 #[test]
 fn unknown_keys_name_the_key_the_line_and_the_valid_keys() {
     let e = one_error(&format!("{GITHUB}tolerence = \"5m\"\n"));
-    assert!(e.starts_with("proxy.toml:8:1: "), "{e}");
+    assert!(e.starts_with("proxy.toml:8:1: route 1 (github): "), "{e}");
     assert!(e.contains("unknown field `tolerence`"), "{e}");
     assert!(e.contains("tolerance"), "{e}");
     let e = one_error("[server]\nlisten = \"127.0.0.1:1\"\nmax_bdy = 1\n");
@@ -331,4 +331,118 @@ fn reports_every_problem_at_once() {
     assert!(errs[0].contains("[server]: max_body"));
     assert!(errs[1].contains("route 1 (github): secret: env var UNSET_ONE"));
     assert!(errs[2].contains("route 2 (b): secret: env var UNSET_TWO"));
+}
+
+#[test]
+fn one_run_reports_every_problem_of_a_route() {
+    let text = GITHUB
+        .replace("\"github\"\nsecret", "\"hmac\"\nsecret")
+        .replace("GH_SECRET", "UNSET_VAR")
+        + "tolerance = \"5 minutes\"\nsignature_header = \"X-Sig\"\n";
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 2, "{errs:#?}");
+    assert!(
+        errs[0].contains("tolerance: `5 minutes`: unknown unit `minutes`"),
+        "{errs:#?}"
+    );
+    assert!(
+        errs[1].contains("secret: env var UNSET_VAR is not set"),
+        "{errs:#?}"
+    );
+    let no_provider = GITHUB
+        .replace("provider = \"github\"\n", "")
+        .replace("GH_SECRET", "UNSET_VAR");
+    let errs = errors(&no_provider);
+    assert_eq!(errs.len(), 2, "{errs:#?}");
+}
+
+#[test]
+fn loads_preset_keys() {
+    let c = load_str(
+        r#"
+[[route]]
+path = "/twilio"
+upstream = "http://127.0.0.1:5000"
+provider = "twilio"
+secret = { env = "GH_SECRET" }
+public_url = "https://example.com/twilio"
+
+[[route]]
+path = "/discord"
+upstream = "http://127.0.0.1:5000"
+provider = "discord"
+public_key = "03a107bff3ce10be1d70dd18e74bc09967e4d6309ba50d5f1ddc8664125531b8"
+
+[[route]]
+path = "/meta"
+upstream = "http://127.0.0.1:5000"
+provider = "meta"
+secret = { env = "GH_SECRET" }
+handshake = true
+verify_token = { env = "CUSTOM_SECRET" }
+
+[[route]]
+path = "/custom"
+upstream = "http://127.0.0.1:5000"
+provider = "hmac"
+secret = { env = "GH_SECRET" }
+signature_header = "X-Sig"
+signature_list = { separator = ",", pair = "=", version = "v1", timestamp = "t" }
+signed_payload = "{timestamp}.{id}.{body}"
+id_header = "X-Id"
+timestamp_format = "unix_ms"
+"#,
+    )
+    .unwrap();
+    assert_eq!(c.routes.len(), 4);
+    assert_eq!(c.routes[1].scheme.provider(), "discord");
+}
+
+#[test]
+fn preset_key_problems_point_at_the_key() {
+    let route = |extra: &str| {
+        format!("[[route]]\npath = \"/x\"\nupstream = \"http://127.0.0.1:1\"\n{extra}")
+    };
+    let e = one_error(&route(
+        "provider = \"twilio\"\nsecret = { env = \"GH_SECRET\" }\n",
+    ));
+    assert!(e.contains("route 1 (/x): public_url: missing"), "{e}");
+    let e = one_error(&route("provider = \"discord\"\npublic_key = \"abcd\"\n"));
+    assert!(
+        e.starts_with("proxy.toml:5:14: route 1 (/x): public_key: is not 64 hex digits"),
+        "{e}"
+    );
+    let e = one_error(&route("provider = \"discord\"\n"));
+    assert!(e.contains("public_key: missing"), "{e}");
+    let e = one_error(&route(
+        "provider = \"github\"\nsecret = { env = \"GH_SECRET\" }\nhandshake = true\n",
+    ));
+    assert!(
+        e.starts_with(
+            "proxy.toml:6:13: route 1 (/x): handshake: provider `github` has no setup handshake"
+        ),
+        "{e}"
+    );
+    let e = one_error(&route(
+        "provider = \"meta\"\nsecret = { env = \"GH_SECRET\" }\nhandshake = true\n",
+    ));
+    assert!(e.contains("verify_token: missing"), "{e}");
+    let e = one_error(&route(
+        "provider = \"hmac\"\nsecret = { env = \"GH_SECRET\" }\nsignature_header = \"X\"\nsignature_list = { separator = \",\", pair = \",\", version = \"v1\" }\n",
+    ));
+    assert!(
+        e.contains("signature_list: `separator` and `pair` must differ"),
+        "{e}"
+    );
+    let e = one_error(&route(
+        "provider = \"svix\"\nsecret = { env = \"GH_SECRET\" }\n",
+    ));
+    assert!(
+        e.contains("secret: env var GH_SECRET is not whsec_<base64>"),
+        "{e}"
+    );
+    let e = one_error(&route(
+        "provider = \"github\"\nsecret = { env = \"GH_SECRET\" }\nsignature_header = \"X-Forwarded-For\"\n",
+    ));
+    assert!(e.contains("signature_header: does not apply"), "{e}");
 }

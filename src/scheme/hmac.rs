@@ -865,7 +865,8 @@ pub(crate) fn delivery_id(headers: &HeaderMap, name: &HeaderName) -> Option<Stri
         .then(|| text.to_owned())
 }
 
-/// Header names that the proxy rewrites or drops, so no signature can live in them.
+/// Header names that the proxy rewrites or drops (`proxy::DROPPED_REQUEST_HEADERS`), so no
+/// signature can live in them: the upstream would never see what was verified.
 const RESERVED_HEADERS: &[&str] = &[
     "connection",
     "keep-alive",
@@ -878,6 +879,19 @@ const RESERVED_HEADERS: &[&str] = &[
     "upgrade",
     "host",
     "content-length",
+    "expect",
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+    "x-forwarded-port",
+    "x-forwarded-prefix",
+    "x-real-ip",
+    "x-original-url",
+    "x-rewrite-url",
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
 ];
 
 /// Parses a header name from config for `key`.
