@@ -61,6 +61,7 @@ pub struct RawServer {
     pub header_timeout: Option<Spanned<String>>,
     pub body_timeout: Option<Spanned<String>>,
     pub shutdown_timeout: Option<Spanned<String>>,
+    pub hosts: Option<Spanned<Vec<String>>>,
 }
 
 /// Stage one: one `[[route]]`. Flat on purpose: serde's tagged and flattened forms lose the
@@ -164,6 +165,9 @@ pub struct Server {
     pub header_timeout: Duration,
     pub body_timeout: Duration,
     pub shutdown_timeout: Duration,
+    /// The `Host` values (lowercase, port included where given) requests may carry; empty
+    /// means any.
+    pub hosts: Vec<String>,
 }
 
 /// How a route matches a request path.
@@ -422,9 +426,13 @@ impl Ctx<'_> {
             header_timeout: defaults::HEADER_TIMEOUT,
             body_timeout: defaults::BODY_TIMEOUT,
             shutdown_timeout: defaults::SHUTDOWN_TIMEOUT,
+            hosts: Vec::new(),
         };
         let Some(raw) = raw else { return server };
         self.route = Some("[server]".into());
+        if let Some(v) = self.key("hosts", raw.hosts.as_ref(), |list| parse_hosts(list)) {
+            server.hosts = v;
+        }
         if let Some(v) = self.key("listen", raw.listen.as_ref(), |s| parse_listen(s)) {
             server.listen = v;
         }
@@ -675,6 +683,24 @@ fn parse_listen(s: &str) -> Result<SocketAddr, String> {
     s.parse().map_err(|_| {
         format!("`{s}` is not an address to listen on: write an IP and a port, as in \"127.0.0.1:8080\" or \"[::1]:8080\"")
     })
+}
+
+fn parse_hosts(list: &[String]) -> Result<Vec<String>, String> {
+    if list.is_empty() {
+        return Err(
+            "the list is empty: no request could ever pass (leave `hosts` out to accept any)"
+                .into(),
+        );
+    }
+    list.iter()
+        .map(|h| {
+            let lower = h.to_ascii_lowercase();
+            match lower.parse::<Authority>() {
+                Ok(a) if a.as_str() == lower && !lower.contains('@') => Ok(lower),
+                _ => Err(format!("`{h}` is not a host name, with an optional port")),
+            }
+        })
+        .collect()
 }
 
 fn parse_size(v: &toml::Value) -> Result<u64, String> {

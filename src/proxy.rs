@@ -36,6 +36,8 @@ pub enum Rejection {
     BadTarget(TargetError),
     /// HTTP/1 without exactly one `Host`.
     BadHost,
+    /// A `Host` not in `[server] hosts`.
+    HostNotAllowed,
     NoRoute,
     WrongMethod,
     TooLarge,
@@ -55,6 +57,7 @@ impl Rejection {
         match self {
             Rejection::BadTarget(_) => StatusCode::BAD_REQUEST,
             Rejection::BadHost => StatusCode::BAD_REQUEST,
+            Rejection::HostNotAllowed => StatusCode::BAD_REQUEST,
             Rejection::NoRoute => StatusCode::NOT_FOUND,
             Rejection::WrongMethod => StatusCode::METHOD_NOT_ALLOWED,
             Rejection::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -72,6 +75,7 @@ impl Rejection {
         match self {
             Rejection::BadTarget(e) => e.reason(),
             Rejection::BadHost => "bad_host",
+            Rejection::HostNotAllowed => "host_not_allowed",
             Rejection::NoRoute => "no_route",
             Rejection::WrongMethod => "method_not_allowed",
             Rejection::TooLarge => "body_too_large",
@@ -90,6 +94,7 @@ impl Rejection {
         match self {
             Rejection::BadTarget(_)
             | Rejection::BadHost
+            | Rejection::HostNotAllowed
             | Rejection::NoRoute
             | Rejection::WrongMethod
             | Rejection::TooLarge
@@ -275,7 +280,7 @@ impl Proxy {
         B::Error: Into<BoxError>,
     {
         routing::check_target(&parts.uri, parts.version).map_err(Rejection::BadTarget)?;
-        check_host(parts)?;
+        check_host(parts, &self.server.hosts)?;
         let route = self
             .table
             .lookup(parts.uri.path())
@@ -351,9 +356,27 @@ impl Proxy {
 /// with `Transfer-Encoding` it reads the body as chunked, drops the length and closes the
 /// connection after the answer (RFC 9112 section 6.1). The upstream only ever sees hookwall's
 /// own `Content-Length`.
-fn check_host(parts: &Parts) -> Result<(), Rejection> {
-    if parts.version < Version::HTTP_2 && parts.headers.get_all(header::HOST).iter().count() != 1 {
-        return Err(Rejection::BadHost);
+fn check_host(parts: &Parts, allowed: &[String]) -> Result<(), Rejection> {
+    let host = if parts.version < Version::HTTP_2 {
+        let mut hosts = parts.headers.get_all(header::HOST).iter();
+        match (hosts.next(), hosts.next()) {
+            (Some(h), None) => h.as_bytes(),
+            _ => return Err(Rejection::BadHost),
+        }
+    } else {
+        match (parts.headers.get(header::HOST), parts.uri.authority()) {
+            (Some(h), _) => h.as_bytes(),
+            (None, Some(a)) => a.as_str().as_bytes(),
+            (None, None) => return Err(Rejection::BadHost),
+        }
+    };
+    // `[server] hosts`: the names this hookwall serves; an empty list accepts any.
+    if !allowed.is_empty()
+        && !allowed
+            .iter()
+            .any(|a| a.as_bytes().eq_ignore_ascii_case(host))
+    {
+        return Err(Rejection::HostNotAllowed);
     }
     Ok(())
 }

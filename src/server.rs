@@ -27,8 +27,24 @@ use crate::proxy::Proxy;
 /// The client preface every HTTP/2 prior-knowledge connection starts with (RFC 9113 3.4).
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
-/// Concurrent HTTP/2 streams per connection.
+/// Concurrent HTTP/2 streams per connection. Each may hold up to `max_body` in memory.
 const H2_MAX_STREAMS: u32 = 128;
+
+/// The head budget: request line and headers (and chunked trailers) at most this many bytes,
+/// in HTTP/1 and, as the decoded header list, in HTTP/2. A larger head gets 431.
+pub const MAX_HEAD: usize = 64 * 1024;
+
+/// At most this many request headers (HTTP/1); more gets 431.
+const MAX_HEADERS: usize = 100;
+
+/// Streams a client may reset before hookwall has accepted them (HTTP/2 rapid reset).
+const H2_MAX_PENDING_RESETS: usize = 20;
+
+/// Streams hookwall may reset for a client's protocol errors before it closes the connection.
+const H2_MAX_ERROR_RESETS: usize = 64;
+
+/// HTTP/2 keep-alive pings: a peer that stops answering is dropped.
+const H2_PING: Duration = Duration::from_secs(20);
 
 /// Serves `config` on `listener` until `shutdown` completes, then stops accepting and waits
 /// up to `shutdown_timeout` for in-flight requests.
@@ -109,12 +125,19 @@ async fn connection(
         let conn = http2::Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())
             .max_concurrent_streams(H2_MAX_STREAMS)
+            .max_header_list_size(MAX_HEAD as u32)
+            .max_pending_accept_reset_streams(H2_MAX_PENDING_RESETS)
+            .max_local_error_reset_streams(H2_MAX_ERROR_RESETS)
+            .keep_alive_interval(H2_PING)
+            .keep_alive_timeout(H2_PING)
             .serve_connection(io, service);
         watcher.watch(conn).await?;
     } else {
         let conn = http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(server.header_timeout)
+            .max_header_size(MAX_HEAD)
+            .max_headers(MAX_HEADERS)
             .keep_alive(true)
             .serve_connection(io, service);
         watcher.watch(conn).await?;

@@ -446,3 +446,19 @@ fn preset_key_problems_point_at_the_key() {
     ));
     assert!(e.contains("signature_header: does not apply"), "{e}");
 }
+
+#[test]
+fn hosts_are_host_names_with_optional_ports() {
+    let c = load_str(&format!(
+        "[server]\nhosts = [\"Hooks.Example.com\", \"[::1]:8443\"]\n{GITHUB}"
+    ))
+    .unwrap();
+    assert_eq!(
+        c.server.hosts,
+        vec!["hooks.example.com".to_owned(), "[::1]:8443".to_owned()]
+    );
+    let e = one_error(&format!("[server]\nhosts = []\n{GITHUB}"));
+    assert!(e.contains("[server]: hosts: the list is empty"), "{e}");
+    let e = one_error(&format!("[server]\nhosts = [\"http://a\"]\n{GITHUB}"));
+    assert!(e.contains("hosts: `http://a` is not a host name"), "{e}");
+}

@@ -938,7 +938,8 @@ pub(crate) fn decode_base64_secrets(
         .map(|s| {
             let raw = s.expose();
             let raw = raw.strip_prefix(prefix.as_bytes()).unwrap_or(raw);
-            base64::engine::general_purpose::STANDARD
+            // Padding optional: the Standard Webhooks libraries pad before decoding.
+            BASE64_LENIENT_PADDING
                 .decode(raw.trim_ascii())
                 .map_err(|_| format!("{} is not {prefix}<base64>", s.source()))
                 .and_then(|key| {

@@ -93,8 +93,8 @@ impl Twilio {
         }
     }
 
-    /// The form parameters that are signed: sorted by name, each name's values sorted, as
-    /// Twilio's SDKs do. Empty unless the body is a form.
+    /// The form parameters that are signed: sorted by name, each name's distinct values
+    /// sorted, as Twilio's SDKs (Python and Node) do. Empty unless the body is a form.
     fn params(headers: &HeaderMap, body: &[u8]) -> Vec<(String, String)> {
         let is_form = headers
             .get(header::CONTENT_TYPE)
@@ -109,6 +109,8 @@ impl Twilio {
         }
         let mut params: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
         params.sort();
+        // Twilio's SDKs sign each distinct value of a name once (a set, then sorted).
+        params.dedup();
         params
     }
 

@@ -5,6 +5,7 @@
 
 mod flask;
 mod presets;
+mod sdk;
 mod support;
 
 use std::time::Duration;
@@ -659,4 +660,41 @@ async fn a_client_that_sends_no_request_is_dropped_after_header_timeout() {
         assert!(closed.is_ok(), "connection still open after {partial:?}");
     }
     assert_eq!(upstream.hits(), 0);
+}
+
+#[tokio::test]
+async fn with_hosts_configured_a_foreign_host_is_400_and_never_forwarded() {
+    let upstream = Upstream::start().await;
+    let config = github_config(upstream.addr).replace(
+        "max_body = \"64KiB\"",
+        "max_body = \"64KiB\"\nhosts = [\"hooks.example.com\", \"hooks.example.com:8443\"]",
+    );
+    let hookwall = Hookwall::start(&config).await;
+    let sig = github_signature(GITHUB_SECRET, BODY);
+    let body = std::str::from_utf8(BODY).unwrap();
+    let request = |host: &str| {
+        format!(
+            "POST /webhooks/github HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nx-hub-signature-256: {sig}\r\nContent-Length: {}\r\n\r\n{body}",
+            BODY.len()
+        )
+    };
+    for foreign in [
+        "evil.example",
+        "hooks.example.com:9999",
+        "hooks.example.com.evil.example",
+        "127.0.0.1",
+    ] {
+        let answer = hookwall.raw(request(foreign).as_bytes()).await;
+        assert_eq!(raw_status(&answer), 400, "{foreign}: {answer}");
+    }
+    assert_eq!(upstream.hits(), 0);
+    for ours in [
+        "hooks.example.com",
+        "HOOKS.example.com",
+        "hooks.example.com:8443",
+    ] {
+        let answer = hookwall.raw(request(ours).as_bytes()).await;
+        assert_eq!(raw_status(&answer), 200, "{ours}: {answer}");
+    }
+    assert_eq!(upstream.hits(), 3);
 }
