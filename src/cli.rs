@@ -204,6 +204,18 @@ pub fn route_table(config: &Config) -> String {
         "SECRETS".into(),
     ]];
     for r in &config.routes {
+        let mut credentials: Vec<String> =
+            r.secret_sources.iter().map(ToString::to_string).collect();
+        match r.public_keys {
+            0 => {}
+            1 => credentials.push("public key".into()),
+            n => credentials.push(format!("{n} public keys")),
+        }
+        let provider = if r.handshake {
+            format!("{}+handshake", r.scheme.provider())
+        } else {
+            r.scheme.provider().to_owned()
+        };
         rows.push([
             r.name.clone(),
             r.path.to_string(),
@@ -212,14 +224,10 @@ pub fn route_table(config: &Config) -> String {
                 .map(|m| m.as_str())
                 .collect::<Vec<_>>()
                 .join(","),
-            r.scheme.provider().to_owned(),
+            provider,
             r.upstream.to_string(),
             size::Display(r.max_body).to_string(),
-            r.secret_sources
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", "),
+            credentials.join(", "),
         ]);
     }
     let mut widths = [0usize; 7];

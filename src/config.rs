@@ -210,6 +210,10 @@ pub struct Route {
     pub scheme: Arc<dyn Scheme>,
     /// Where each secret of the rotation list comes from, in order (never the values).
     pub secret_sources: Vec<SecretSource>,
+    /// How many public keys the route checks with (asymmetric schemes).
+    pub public_keys: usize,
+    /// Whether the route answers its provider's setup handshake.
+    pub handshake: bool,
 }
 
 /// One thing wrong with a config.
@@ -597,6 +601,7 @@ impl Ctx<'_> {
             verify_tokens,
         };
         let sources = secrets.iter().map(|s| s.source().clone()).collect();
+        let n_public_keys = opts.public_keys.len();
         let built = match scheme::build(&opts, secrets) {
             Ok(b) => Some(b),
             Err(e) => {
@@ -636,6 +641,8 @@ impl Ctx<'_> {
             max_body: max_body?,
             scheme: built?,
             secret_sources: sources,
+            public_keys: n_public_keys,
+            handshake: r.handshake.as_ref().is_some_and(|h| *h.get_ref()),
         })
     }
 }

@@ -310,6 +310,8 @@ mod tests {
                     max_body: 1,
                     scheme,
                     secret_sources: vec![],
+                    public_keys: 0,
+                    handshake: false,
                 }
             })
             .collect();
