@@ -144,11 +144,12 @@ pub fn init_tracing(cli: &Cli) {
 pub fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
     match cli.command.unwrap_or(Command::Run) {
         Command::Run => {
-            let config = config::load(need_config(cli.config.as_deref())?)?;
+            let path = need_config(cli.config.as_deref())?;
+            let config = config::load(path)?;
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
-            runtime.block_on(crate::server::run(config))?;
+            runtime.block_on(crate::server::run(path.to_owned(), config))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Check => {

@@ -40,6 +40,9 @@ pub mod defaults {
     pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
     pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
     pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(20);
+    pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(60);
+    pub const MAX_CONNECTIONS: usize = 10_000;
+    pub const H2_MAX_STREAMS: u32 = 128;
 }
 
 /// Stage one: the file as written.
@@ -47,6 +50,7 @@ pub mod defaults {
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
     pub server: Option<RawServer>,
+    pub admin: Option<RawAdmin>,
     #[serde(default)]
     pub route: Vec<Spanned<RawRoute>>,
 }
@@ -62,6 +66,26 @@ pub struct RawServer {
     pub body_timeout: Option<Spanned<String>>,
     pub shutdown_timeout: Option<Spanned<String>>,
     pub hosts: Option<Spanned<Vec<String>>>,
+    pub max_connections: Option<Spanned<i64>>,
+    pub h2_max_streams: Option<Spanned<i64>>,
+    pub keepalive_timeout: Option<Spanned<String>>,
+    pub tls: Option<Spanned<RawTls>>,
+}
+
+/// Stage one: `[server.tls]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    pub cert: String,
+    pub key: String,
+}
+
+/// Stage one: `[admin]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    pub listen: Spanned<String>,
+    pub readyz_upstreams: Option<bool>,
 }
 
 /// Stage one: one `[[route]]`. Flat on purpose: serde's tagged and flattened forms lose the
@@ -74,6 +98,8 @@ pub struct RawRoute {
     pub path_prefix: Option<Spanned<String>>,
     pub methods: Option<Spanned<Vec<String>>>,
     pub upstream: Option<Spanned<String>>,
+    pub upstream_ca: Option<Spanned<String>>,
+    pub enforce: Option<Spanned<bool>>,
     pub provider: Option<Spanned<String>>,
     pub secret: Option<Spanned<toml::Value>>,
     pub public_key: Option<Spanned<toml::Value>>,
@@ -152,13 +178,55 @@ pub struct Config {
     /// The file it came from, as given.
     pub source: PathBuf,
     pub server: Server,
+    pub admin: Option<Admin>,
     pub routes: Vec<Route>,
+}
+
+/// Where to listen: a TCP address or a unix socket path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Listen {
+    Tcp(SocketAddr),
+    Unix(PathBuf),
+}
+
+impl fmt::Display for Listen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Listen::Tcp(a) => write!(f, "{a}"),
+            Listen::Unix(p) => write!(f, "unix:{}", p.display()),
+        }
+    }
+}
+
+/// `[server.tls]`: the certificate chain and key, loaded.
+#[derive(Clone)]
+pub struct Tls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub config: Arc<rustls::ServerConfig>,
+}
+
+impl fmt::Debug for Tls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tls")
+            .field("cert", &self.cert)
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `[admin]`: the listener for `/healthz`, `/readyz` and `/metrics`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Admin {
+    pub listen: Listen,
+    /// `/readyz` also checks that every upstream accepts a connection.
+    pub readyz_upstreams: bool,
 }
 
 /// `[server]`, with defaults applied.
 #[derive(Clone, Debug)]
 pub struct Server {
-    pub listen: SocketAddr,
+    pub listen: Listen,
     /// Default body limit for routes that set none.
     pub max_body: u64,
     pub upstream_timeout: Duration,
@@ -168,6 +236,15 @@ pub struct Server {
     /// The `Host` values (lowercase, port included where given) requests may carry; empty
     /// means any.
     pub hosts: Vec<String>,
+    /// Connections served at once; the next ones wait in the listen backlog.
+    pub max_connections: usize,
+    /// Concurrent HTTP/2 streams per connection.
+    pub h2_max_streams: u32,
+    /// How long an idle keep-alive connection is kept (HTTP/1 between requests, HTTP/2
+    /// without streams).
+    pub keepalive_timeout: Duration,
+    /// TLS on the listener, if configured.
+    pub tls: Option<Tls>,
 }
 
 /// How a route matches a request path.
@@ -186,15 +263,35 @@ impl fmt::Display for PathMatch {
     }
 }
 
-/// An `http://host:port` origin to forward to.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Upstream {
-    pub authority: Authority,
+/// Where verified requests go.
+#[derive(Clone)]
+pub enum Upstream {
+    /// `http://host:port`.
+    Http(Authority),
+    /// `https://host:port`, its certificate checked against the platform's roots or the
+    /// route's `upstream_ca`.
+    Https {
+        authority: Authority,
+        ca: Option<PathBuf>,
+        tls: Arc<rustls::ClientConfig>,
+    },
+    /// `unix:/path/to/app.sock` (gunicorn's `--bind unix:…`).
+    Unix(PathBuf),
+}
+
+impl fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Upstream({self})")
+    }
 }
 
 impl fmt::Display for Upstream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "http://{}", self.authority)
+        match self {
+            Upstream::Http(a) => write!(f, "http://{a}"),
+            Upstream::Https { authority, .. } => write!(f, "https://{authority}"),
+            Upstream::Unix(p) => write!(f, "unix:{}", p.display()),
+        }
     }
 }
 
@@ -214,6 +311,8 @@ pub struct Route {
     pub public_keys: usize,
     /// Whether the route answers its provider's setup handshake.
     pub handshake: bool,
+    /// `false` is shadow mode: verify, log and count, but forward every request.
+    pub enforce: bool,
 }
 
 /// One thing wrong with a config.
@@ -311,8 +410,25 @@ pub fn parse(text: &str, path: &Path, env: EnvLookup<'_>) -> Result<Config, Conf
         text,
         problems: Vec::new(),
         route: None,
+        base: base.to_owned(),
     };
     let server = ctx.server(raw.server.as_ref());
+    let admin = raw.admin.as_ref().and_then(|a| {
+        ctx.route = Some("[admin]".into());
+        let listen = ctx.key("listen", Some(&a.listen), |s| parse_listen(s));
+        ctx.route = None;
+        if listen.as_ref() == Some(&server.listen) {
+            ctx.problem(
+                Some(a.listen.span()),
+                Some("listen"),
+                "the admin listener must not share the public one",
+            );
+        }
+        Some(Admin {
+            listen: listen?,
+            readyz_upstreams: a.readyz_upstreams.unwrap_or(false),
+        })
+    });
     let mut routes = Vec::new();
     let mut seen: HashMap<PathMatch, (usize, String)> = HashMap::new();
     let mut names: HashMap<String, usize> = HashMap::new();
@@ -376,6 +492,7 @@ pub fn parse(text: &str, path: &Path, env: EnvLookup<'_>) -> Result<Config, Conf
     Ok(Config {
         source: path.to_owned(),
         server,
+        admin,
         routes,
     })
 }
@@ -391,6 +508,8 @@ struct Ctx<'a> {
     text: &'a str,
     problems: Vec<Problem>,
     route: Option<String>,
+    /// The config file's folder, against which relative paths resolve.
+    base: PathBuf,
 }
 
 impl Ctx<'_> {
@@ -422,15 +541,21 @@ impl Ctx<'_> {
 
     fn server(&mut self, raw: Option<&RawServer>) -> Server {
         let mut server = Server {
-            listen: defaults::LISTEN
-                .parse()
-                .expect("the default listen address parses"),
+            listen: Listen::Tcp(
+                defaults::LISTEN
+                    .parse()
+                    .expect("the default listen address parses"),
+            ),
             max_body: defaults::MAX_BODY,
             upstream_timeout: defaults::UPSTREAM_TIMEOUT,
             header_timeout: defaults::HEADER_TIMEOUT,
             body_timeout: defaults::BODY_TIMEOUT,
             shutdown_timeout: defaults::SHUTDOWN_TIMEOUT,
             hosts: Vec::new(),
+            max_connections: defaults::MAX_CONNECTIONS,
+            h2_max_streams: defaults::H2_MAX_STREAMS,
+            keepalive_timeout: defaults::KEEPALIVE_TIMEOUT,
+            tls: None,
         };
         let Some(raw) = raw else { return server };
         self.route = Some("[server]".into());
@@ -460,10 +585,37 @@ impl Ctx<'_> {
                 &raw.shutdown_timeout,
                 &mut server.shutdown_timeout,
             ),
+            (
+                "keepalive_timeout",
+                &raw.keepalive_timeout,
+                &mut server.keepalive_timeout,
+            ),
         ] {
             if let Some(v) = self.key(key, value.as_ref(), |s| duration::parse(s)) {
                 *slot = v;
             }
+        }
+        if let Some(v) = self.key("max_connections", raw.max_connections.as_ref(), |n| {
+            usize::try_from(*n)
+                .ok()
+                .filter(|n| (1..=1_000_000).contains(n))
+                .ok_or_else(|| format!("{n} is not between 1 and 1000000"))
+        }) {
+            server.max_connections = v;
+        }
+        if let Some(v) = self.key("h2_max_streams", raw.h2_max_streams.as_ref(), |n| {
+            u32::try_from(*n)
+                .ok()
+                .filter(|n| (1..=10_000).contains(n))
+                .ok_or_else(|| format!("{n} is not between 1 and 10000"))
+        }) {
+            server.h2_max_streams = v;
+        }
+        if let Some(tls) = &raw.tls {
+            let base = self.base.clone();
+            server.tls = self.key("tls", Some(tls), |t| {
+                load_tls(&base.join(&t.cert), &base.join(&t.key))
+            });
         }
         self.route = None;
         server
@@ -510,8 +662,9 @@ impl Ctx<'_> {
             Some(m) => self.key("methods", Some(m), |list| parse_methods(list)),
             None => Some(vec![Method::POST]),
         };
+        let ca = r.upstream_ca.as_ref().map(|c| base.join(c.get_ref()));
         let upstream = match &r.upstream {
-            Some(u) => self.key("upstream", Some(u), |s| parse_upstream(s)),
+            Some(u) => self.key("upstream", Some(u), |s| parse_upstream(s, ca.as_deref())),
             None => {
                 self.problem(
                     Some(span.clone()),
@@ -643,6 +796,7 @@ impl Ctx<'_> {
             secret_sources: sources,
             public_keys: n_public_keys,
             handshake: r.handshake.as_ref().is_some_and(|h| *h.get_ref()),
+            enforce: r.enforce.as_ref().is_none_or(|e| *e.get_ref()),
         })
     }
 }
@@ -686,10 +840,100 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
-fn parse_listen(s: &str) -> Result<SocketAddr, String> {
-    s.parse().map_err(|_| {
-        format!("`{s}` is not an address to listen on: write an IP and a port, as in \"127.0.0.1:8080\" or \"[::1]:8080\"")
+fn parse_listen(s: &str) -> Result<Listen, String> {
+    if let Some(path) = s.strip_prefix("unix:") {
+        if !path.starts_with('/') {
+            return Err(format!(
+                "`{s}`: a unix socket needs an absolute path, as in \"unix:/run/hookwall.sock\""
+            ));
+        }
+        return Ok(Listen::Unix(PathBuf::from(path)));
+    }
+    s.parse().map(Listen::Tcp).map_err(|_| {
+        format!("`{s}` is not an address to listen on: write an IP and a port, as in \"127.0.0.1:8080\" or \"[::1]:8080\", or \"unix:/path\"")
     })
+}
+
+/// Loads a PEM certificate chain and private key into a server TLS config (HTTP/2 and
+/// HTTP/1.1 by ALPN).
+///
+/// # Errors
+/// A file that cannot be read, holds no certificate or key, or a key that does not match.
+pub fn load_tls(cert: &Path, key: &Path) -> Result<Tls, String> {
+    let certs = read_certs(cert)?;
+    let key_bytes = std::fs::read(key)
+        .map_err(|e| format!("key file {} cannot be read: {e}", key.display()))?;
+    let private = rustls_pemfile::private_key(&mut key_bytes.as_slice())
+        .map_err(|e| format!("key file {}: {e}", key.display()))?
+        .ok_or_else(|| format!("key file {} holds no PEM private key", key.display()))?;
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| format!("TLS: {e}"))?
+    .with_no_client_auth()
+    .with_single_cert(certs, private)
+    .map_err(|e| {
+        format!(
+            "cert {} and key {} do not make a TLS identity: {e}",
+            cert.display(),
+            key.display()
+        )
+    })?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Tls {
+        cert: cert.to_owned(),
+        key: key.to_owned(),
+        config: Arc::new(config),
+    })
+}
+
+/// Reads every PEM certificate in `path`.
+fn read_certs(path: &Path) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| format!("certificate file {} cannot be read: {e}", path.display()))?;
+    let certs = rustls_pemfile::certs(&mut bytes.as_slice())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("certificate file {}: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!(
+            "certificate file {} holds no PEM certificate",
+            path.display()
+        ));
+    }
+    Ok(certs)
+}
+
+/// The TLS client config for an https upstream: the platform's roots, or the PEM bundle `ca`.
+fn client_tls(ca: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    match ca {
+        Some(path) => {
+            for cert in read_certs(path)? {
+                roots
+                    .add(cert)
+                    .map_err(|e| format!("certificate file {}: {e}", path.display()))?;
+            }
+        }
+        None => {
+            let found = rustls_native_certs::load_native_certs();
+            for cert in found.certs {
+                // A platform store may hold a certificate rustls cannot use; skip it.
+                let _ = roots.add(cert);
+            }
+            if roots.is_empty() {
+                return Err("no CA certificates found on this system; give `upstream_ca`".into());
+            }
+        }
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| format!("TLS: {e}"))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(Arc::new(config))
 }
 
 fn parse_hosts(list: &[String]) -> Result<Vec<String>, String> {
@@ -754,19 +998,25 @@ fn parse_methods(list: &[String]) -> Result<Vec<Method>, String> {
     Ok(out)
 }
 
-fn parse_upstream(s: &str) -> Result<Upstream, String> {
-    let bad = |why: &str| format!("`{s}` {why}; write an origin such as \"http://127.0.0.1:5000\"");
-    if s.starts_with("unix:") {
-        return Err(bad(
-            "is a unix socket, which this version cannot forward to yet",
-        ));
+fn parse_upstream(s: &str, ca: Option<&Path>) -> Result<Upstream, String> {
+    let bad = |why: &str| {
+        format!("`{s}` {why}; write an origin such as \"http://127.0.0.1:5000\", \"https://app.internal:8443\" or \"unix:/run/app.sock\"")
+    };
+    if let Some(path) = s.strip_prefix("unix:") {
+        if !path.starts_with('/') {
+            return Err(bad("needs an absolute socket path"));
+        }
+        if ca.is_some() {
+            return Err("`upstream_ca` applies only to an https:// upstream".into());
+        }
+        return Ok(Upstream::Unix(PathBuf::from(path)));
     }
     let uri: Uri = s.parse().map_err(|_| bad("is not a URL"))?;
-    match uri.scheme_str() {
-        Some("http") => {}
-        Some("https") => return Err(bad("is https, which this version cannot forward to yet")),
-        Some(_) | None => return Err(bad("is not an http:// URL")),
-    }
+    let https = match uri.scheme_str() {
+        Some("http") => false,
+        Some("https") => true,
+        Some(_) | None => return Err(bad("is not an http:// or https:// URL")),
+    };
     let authority = uri.authority().ok_or_else(|| bad("has no host"))?.clone();
     if authority.as_str().contains('@') {
         return Err(bad("holds credentials"));
@@ -784,7 +1034,17 @@ fn parse_upstream(s: &str) -> Result<Upstream, String> {
             ));
         }
     }
-    Ok(Upstream { authority })
+    if !https {
+        if ca.is_some() {
+            return Err("`upstream_ca` applies only to an https:// upstream".into());
+        }
+        return Ok(Upstream::Http(authority));
+    }
+    Ok(Upstream::Https {
+        tls: client_tls(ca)?,
+        ca: ca.map(Path::to_owned),
+        authority,
+    })
 }
 
 #[cfg(test)]

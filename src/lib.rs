@@ -3,8 +3,10 @@
 //!
 //! The request path is in [`proxy`]; see `docs/ARCHITECTURE.md` for how the modules fit.
 
+pub mod admin;
 pub mod cli;
 pub mod config;
+pub mod metrics;
 pub mod proxy;
 pub mod routing;
 pub mod scheme;

@@ -18,11 +18,17 @@ use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Body;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
 use crate::config::{Config, Route, Server};
+use crate::metrics::{InFlight, Metrics};
 use crate::routing::{self, RouteTable, TargetError};
 use crate::scheme::handshake::Handshake;
 use crate::scheme::{Signed, Unverified};
-use crate::upstream::{Upstream, UpstreamError};
+use crate::upstream::{Target, Upstream, UpstreamError};
 
 /// Errors a body may yield, boxed.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -171,16 +177,49 @@ static X_HOOKWALL_HANDSHAKE: HeaderName = HeaderName::from_static("x-hookwall-ha
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The hyper service's state: routes, limits and the upstream pool.
-#[derive(Debug)]
-pub struct Proxy {
-    table: RouteTable,
-    server: Server,
-    upstream: Upstream,
+/// Who sent a request: a TCP peer, or a client of the unix socket (no address to forward).
+#[derive(Clone, Copy, Debug)]
+pub enum Peer {
+    Tcp(SocketAddr),
+    Unix,
 }
 
-/// What one request came to, for the log line.
+/// One config, ready to serve: routes, their upstream targets, server limits. Requests hold
+/// the snapshot they started with, so a reload never changes a request half way.
+#[derive(Debug)]
+pub struct Snapshot {
+    table: RouteTable,
+    targets: Vec<Target>,
+    server: Server,
+}
+
+impl Snapshot {
+    /// The route table.
+    pub fn routes(&self) -> &RouteTable {
+        &self.table
+    }
+
+    /// `[server]` of this config.
+    pub fn server(&self) -> &Server {
+        &self.server
+    }
+}
+
+/// The hyper service's state: the current config snapshot, the upstream pools, the metrics.
+#[derive(Debug)]
+pub struct Proxy {
+    current: ArcSwap<Snapshot>,
+    upstream: Upstream,
+    metrics: Arc<Metrics>,
+    /// Whether the listener speaks TLS, for `X-Forwarded-Proto`.
+    tls: bool,
+    /// Set when shutdown begins: `/readyz` then says not ready.
+    draining: std::sync::atomic::AtomicBool,
+}
+
+/// What one request came to, for the log line and the metrics.
 struct Outcome<'a> {
     route: Option<&'a Route>,
     rejection: Option<Rejection>,
@@ -188,6 +227,8 @@ struct Outcome<'a> {
     delivery_id: Option<String>,
     secret_slot: Option<usize>,
     handshake: bool,
+    /// A shadow-mode route forwarded this request although it did not verify.
+    shadow: Option<Unverified>,
 }
 
 /// How a forwarded request is marked for the upstream.
@@ -196,6 +237,8 @@ enum Mark {
     Verified(Option<String>),
     /// An unsigned setup handshake the route opted in to forward.
     Handshake,
+    /// Did not verify, forwarded because the route is in shadow mode: no verified header.
+    Shadow,
 }
 
 /// hookwall's own answer to a setup handshake.
@@ -226,28 +269,60 @@ fn answer(handshake: Handshake) -> Result<Response<ResponseBody>, Rejection> {
 }
 
 impl Proxy {
-    /// The proxy for a validated config.
-    pub fn new(config: Config) -> Proxy {
+    /// The proxy for a validated config, recording into `metrics`.
+    pub fn new(config: Config, metrics: Arc<Metrics>) -> Proxy {
+        let upstream = Upstream::new();
+        let tls = config.server.tls.is_some();
+        let snapshot = Snapshot::build(config, &upstream);
         Proxy {
-            upstream: Upstream::new(config.server.upstream_timeout),
-            server: config.server,
-            table: RouteTable::new(config.routes),
+            current: ArcSwap::from_pointee(snapshot),
+            upstream,
+            metrics,
+            tls,
+            draining: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
-    /// The route table.
-    pub fn routes(&self) -> &RouteTable {
-        &self.table
+    /// Marks the proxy as shutting down.
+    pub fn set_draining(&self) {
+        self.draining.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether shutdown has begun.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+
+    /// The config now in force.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.current.load_full()
+    }
+
+    /// The metrics this proxy records.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Swaps in a new validated config: requests already started finish on the old one.
+    pub fn reload(&self, config: Config) {
+        self.current
+            .store(Arc::new(Snapshot::build(config, &self.upstream)));
     }
 
     /// Handles one request from `peer`. Never fails: every outcome is a response.
-    pub async fn handle<B>(&self, req: Request<B>, peer: SocketAddr) -> Response<ResponseBody>
+    pub async fn handle<B>(&self, req: Request<B>, peer: Peer) -> Response<ResponseBody>
     where
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
         let start = Instant::now();
-        let (parts, body) = req.into_parts();
+        let _in_flight = InFlight::enter(&self.metrics);
+        let snapshot = self.current.load_full();
+        let (mut parts, body) = req.into_parts();
+        let request_id = request_id(&parts.headers);
+        if let Ok(v) = HeaderValue::from_str(&request_id) {
+            parts.headers.insert(X_REQUEST_ID.clone(), v);
+        }
         let mut outcome = Outcome {
             route: None,
             rejection: None,
@@ -255,8 +330,12 @@ impl Proxy {
             delivery_id: None,
             secret_slot: None,
             handshake: false,
+            shadow: None,
         };
-        let response = match self.process(&parts, body, peer, &mut outcome).await {
+        let mut response = match self
+            .process(&snapshot, &parts, body, peer, &mut outcome)
+            .await
+        {
             Ok(res) => res,
             Err(rejection) => {
                 let res = reject(&rejection, &parts, outcome.route);
@@ -264,15 +343,21 @@ impl Proxy {
                 res
             }
         };
-        log(&parts, &response, &outcome, start);
+        if let Some(id) = parts.headers.get(&X_REQUEST_ID) {
+            response
+                .headers_mut()
+                .insert(X_REQUEST_ID.clone(), id.clone());
+        }
+        self.record(&parts, &response, &outcome, &request_id, start);
         response
     }
 
     async fn process<'a, B>(
-        &'a self,
+        &self,
+        snapshot: &'a Snapshot,
         parts: &Parts,
         body: B,
-        peer: SocketAddr,
+        peer: Peer,
         outcome: &mut Outcome<'a>,
     ) -> Result<Response<ResponseBody>, Rejection>
     where
@@ -280,11 +365,12 @@ impl Proxy {
         B::Error: Into<BoxError>,
     {
         routing::check_target(&parts.uri, parts.version).map_err(Rejection::BadTarget)?;
-        check_host(parts, &self.server.hosts)?;
-        let route = self
+        check_host(parts, &snapshot.server.hosts)?;
+        let index = snapshot
             .table
-            .lookup(parts.uri.path())
+            .find(parts.uri.path())
             .ok_or(Rejection::NoRoute)?;
+        let route = &snapshot.table.routes()[index];
         outcome.route = Some(route);
         if !route.methods.contains(&parts.method)
             && !route.scheme.handshake_methods().contains(&parts.method)
@@ -296,7 +382,7 @@ impl Proxy {
         if body.size_hint().lower() > route.max_body {
             return Err(Rejection::TooLarge);
         }
-        let body = read_body(body, route.max_body, self.server.body_timeout).await?;
+        let body = read_body(body, route.max_body, snapshot.server.body_timeout).await?;
         let signed = Signed {
             method: &parts.method,
             uri: &parts.uri,
@@ -312,30 +398,45 @@ impl Proxy {
                     other => return answer(other),
                 }
             }
-            None => {
-                let verified = route
-                    .scheme
-                    .verify(&signed, SystemTime::now())
-                    .map_err(Rejection::Unverified)?;
-                outcome.delivery_id = verified.delivery_id.clone();
-                outcome.secret_slot = Some(verified.secret_slot);
-                if let Some(handshake) = route.scheme.after_verify(&signed, &verified) {
-                    outcome.handshake = true;
-                    return answer(handshake);
+            None => match route.scheme.verify(&signed, SystemTime::now()) {
+                Ok(verified) => {
+                    outcome.delivery_id = verified.delivery_id.clone();
+                    outcome.secret_slot = Some(verified.secret_slot);
+                    if let Some(handshake) = route.scheme.after_verify(&signed, &verified) {
+                        outcome.handshake = true;
+                        return answer(handshake);
+                    }
+                    Mark::Verified(verified.delivery_id)
                 }
-                Mark::Verified(verified.delivery_id)
-            }
+                // Shadow mode: the verdict is logged and counted, the request goes on.
+                Err(why) if !route.enforce => {
+                    outcome.shadow = Some(why);
+                    Mark::Shadow
+                }
+                Err(why) => return Err(Rejection::Unverified(why)),
+            },
         };
 
-        let req = upstream_request(parts, route, body, peer, mark)?;
-        let res = self.upstream.send(req).await.map_err(|e| match e {
-            UpstreamError::Timeout => Rejection::UpstreamTimeout,
-            UpstreamError::Down(e) => {
-                tracing::debug!(error = %e, "upstream request failed");
-                Rejection::UpstreamDown
-            }
-        })?;
+        let req = upstream_request(parts, route, body, peer, mark, self.tls)?;
+        let sent = Instant::now();
+        let res = self
+            .upstream
+            .send(
+                &snapshot.targets[index],
+                req,
+                snapshot.server.upstream_timeout,
+            )
+            .await
+            .map_err(|e| match e {
+                UpstreamError::Timeout => Rejection::UpstreamTimeout,
+                UpstreamError::Down(e) => {
+                    tracing::debug!(error = %e, "upstream request failed");
+                    Rejection::UpstreamDown
+                }
+            })?;
         outcome.upstream_status = Some(res.status().as_u16());
+        self.metrics
+            .upstream(&route.name, res.status().as_u16(), sent.elapsed());
         let (mut head, body) = res.into_parts();
         strip_response_headers(&mut head.headers);
         // The upstream may answer in HTTP/1.0; hyper frames the answer for the sender's
@@ -411,8 +512,9 @@ fn upstream_request(
     parts: &Parts,
     route: &Route,
     body: Bytes,
-    peer: SocketAddr,
+    peer: Peer,
     mark: Mark,
+    tls: bool,
 ) -> Result<Request<Full<Bytes>>, Rejection> {
     let signed = route.scheme.signed_headers();
     let named_by_connection = connection_tokens(&parts.headers);
@@ -436,10 +538,15 @@ fn upstream_request(
         headers.insert(header::HOST, host.clone());
         headers.insert(X_FORWARDED_HOST.clone(), host);
     }
-    if let Ok(ip) = HeaderValue::from_str(&peer.ip().to_string()) {
-        headers.insert(X_FORWARDED_FOR.clone(), ip);
+    if let Peer::Tcp(addr) = peer {
+        if let Ok(ip) = HeaderValue::from_str(&addr.ip().to_string()) {
+            headers.insert(X_FORWARDED_FOR.clone(), ip);
+        }
     }
-    headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static("http"));
+    headers.insert(
+        X_FORWARDED_PROTO.clone(),
+        HeaderValue::from_static(if tls { "https" } else { "http" }),
+    );
     let provider = HeaderValue::from_static(route.scheme.provider());
     match mark {
         Mark::Verified(delivery_id) => {
@@ -451,6 +558,7 @@ fn upstream_request(
         Mark::Handshake => {
             headers.insert(X_HOOKWALL_HANDSHAKE.clone(), provider);
         }
+        Mark::Shadow => {}
     }
 
     let path_and_query = parts
@@ -458,15 +566,9 @@ fn upstream_request(
         .path_and_query()
         .cloned()
         .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
-    let uri = Uri::builder()
-        .scheme("http")
-        .authority(route.upstream.authority.clone())
-        .path_and_query(path_and_query)
-        .build()
-        .map_err(|_| Rejection::UpstreamDown)?;
     let mut req = Request::new(Full::new(body));
     *req.method_mut() = parts.method.clone();
-    *req.uri_mut() = uri;
+    *req.uri_mut() = Uri::from(path_and_query);
     *req.headers_mut() = headers;
     Ok(req)
 }
@@ -524,56 +626,119 @@ fn reject(rejection: &Rejection, parts: &Parts, route: Option<&Route>) -> Respon
     res
 }
 
-/// The one log line per request: never a header value, a secret or a body.
-fn log(parts: &Parts, res: &Response<ResponseBody>, outcome: &Outcome<'_>, start: Instant) {
-    let route = outcome.route.map_or("-", |r| r.name.as_str());
-    let status = res.status().as_u16();
-    let elapsed_ms = start.elapsed().as_micros() as f64 / 1000.0;
-    let reason = outcome.rejection.as_ref().map(Rejection::reason);
-    let delivery_id = outcome.delivery_id.as_deref();
-    match &outcome.rejection {
-        Some(Rejection::UpstreamDown | Rejection::UpstreamTimeout) => tracing::warn!(
-            target: "hookwall::request",
-            route,
-            method = %parts.method,
-            path = parts.uri.path(),
-            status,
-            reason,
-            delivery_id,
-            elapsed_ms,
-            "upstream failed"
-        ),
-        Some(_) => tracing::info!(
-            target: "hookwall::request",
-            route,
-            method = %parts.method,
-            path = parts.uri.path(),
-            status,
-            reason,
-            elapsed_ms,
-            "rejected"
-        ),
-        None if outcome.handshake => tracing::info!(
-            target: "hookwall::request",
-            route,
-            method = %parts.method,
-            path = parts.uri.path(),
-            status,
-            upstream_status = outcome.upstream_status,
-            elapsed_ms,
-            "handshake"
-        ),
-        None => tracing::info!(
-            target: "hookwall::request",
-            route,
-            method = %parts.method,
-            path = parts.uri.path(),
-            status,
-            upstream_status = outcome.upstream_status,
-            delivery_id,
-            secret_slot = outcome.secret_slot,
-            elapsed_ms,
-            "forwarded"
-        ),
+impl Snapshot {
+    fn build(config: Config, upstream: &Upstream) -> Snapshot {
+        let targets = config
+            .routes
+            .iter()
+            .map(|r| upstream.target(&r.upstream))
+            .collect();
+        Snapshot {
+            table: RouteTable::new(config.routes),
+            targets,
+            server: config.server,
+        }
+    }
+}
+
+/// An inbound `X-Request-Id` if it is fit to log and forward (1 to 128 characters of
+/// letters, digits and `-_.:`), else a new one.
+fn request_id(headers: &HeaderMap) -> String {
+    let mut ids = headers.get_all(&X_REQUEST_ID).iter();
+    if let (Some(id), None) = (ids.next(), ids.next()) {
+        let ok = !id.is_empty()
+            && id.len() <= 128
+            && id
+                .as_bytes()
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
+        if let (true, Ok(text)) = (ok, id.to_str()) {
+            return text.to_owned();
+        }
+    }
+    new_request_id()
+}
+
+/// 128 bits from a process-wide counter mixed with the start time: unique in this process,
+/// unpredictable enough to not collide across replicas, and no system call per request.
+fn new_request_id() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let seed = *SEED.get_or_init(|| {
+        let nanos = SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        nanos ^ u64::from(std::process::id()).rotate_left(32)
+    });
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    // SplitMix64 of the counter: consecutive ids share no visible prefix.
+    let mut z = seed.wrapping_add(n.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    format!("{seed:016x}{z:016x}")
+}
+
+impl Proxy {
+    /// The one log line per request (never a header value, a secret or a body) and its
+    /// metrics.
+    fn record(
+        &self,
+        parts: &Parts,
+        res: &Response<ResponseBody>,
+        outcome: &Outcome<'_>,
+        request_id: &str,
+        start: Instant,
+    ) {
+        let took = start.elapsed();
+        let route = outcome.route.map_or("-", |r| r.name.as_str());
+        let provider = outcome.route.map_or("-", |r| r.scheme.provider());
+        let status = res.status().as_u16();
+        let elapsed_ms = took.as_micros() as f64 / 1000.0;
+        let delivery_id = outcome.delivery_id.as_deref();
+        let upstream_status = outcome.upstream_status;
+        let method = &parts.method;
+        let path = parts.uri.path();
+        let (kind, reason) = match (&outcome.rejection, outcome.shadow) {
+            (Some(r @ (Rejection::UpstreamDown | Rejection::UpstreamTimeout)), _) => {
+                ("upstream_error", r.reason())
+            }
+            (Some(r), _) => ("rejected", r.reason()),
+            (None, Some(why)) => ("shadow", why.reason()),
+            (None, None) if outcome.handshake => ("handshake", ""),
+            (None, None) => ("forwarded", ""),
+        };
+        match kind {
+            "upstream_error" => tracing::warn!(
+                target: "hookwall::request",
+                route, method = %method, path, request_id, status, reason, delivery_id, elapsed_ms,
+                "upstream failed"
+            ),
+            "rejected" => tracing::info!(
+                target: "hookwall::request",
+                route, method = %method, path, request_id, status, reason, elapsed_ms,
+                "rejected"
+            ),
+            "shadow" => tracing::warn!(
+                target: "hookwall::request",
+                route, method = %method, path, request_id, status, reason, upstream_status, elapsed_ms,
+                "forwarded unverified (shadow mode)"
+            ),
+            "handshake" => tracing::info!(
+                target: "hookwall::request",
+                route, method = %method, path, request_id, status, upstream_status, elapsed_ms,
+                "handshake"
+            ),
+            _ => tracing::info!(
+                target: "hookwall::request",
+                route, method = %method, path, request_id, status, upstream_status, delivery_id,
+                secret_slot = outcome.secret_slot, elapsed_ms,
+                "forwarded"
+            ),
+        }
+        self.metrics.request(route, provider, kind, reason, took);
+        if let (Some(slot), Some(r)) = (outcome.secret_slot, outcome.route) {
+            self.metrics.slot(&r.name, slot);
+        }
     }
 }

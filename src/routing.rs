@@ -175,14 +175,19 @@ impl RouteTable {
 
     /// The route for `path`, if any.
     pub fn lookup(&self, path: &str) -> Option<&Route> {
+        self.find(path).map(|i| &self.routes[i])
+    }
+
+    /// The index in [`RouteTable::routes`] of the route for `path`, if any.
+    pub fn find(&self, path: &str) -> Option<usize> {
         if let Some(&i) = self.exact.get(path) {
-            return Some(&self.routes[i]);
+            return Some(i);
         }
         self.prefix_lengths
             .iter()
             .filter(|&&len| len <= path.len())
             .find_map(|&len| path.get(..len).and_then(|p| self.prefixes.get(p)))
-            .map(|&i| &self.routes[i])
+            .copied()
     }
 
     /// All routes, in config order.
@@ -304,14 +309,13 @@ mod tests {
                     name: format!("{p}"),
                     path: p.clone(),
                     methods: vec![http::Method::POST],
-                    upstream: crate::config::Upstream {
-                        authority: "127.0.0.1:1".parse().unwrap(),
-                    },
+                    upstream: crate::config::Upstream::Http("127.0.0.1:1".parse().unwrap()),
                     max_body: 1,
                     scheme,
                     secret_sources: vec![],
                     public_keys: 0,
                     handshake: false,
+                    enforce: true,
                 }
             })
             .collect();

@@ -1,14 +1,17 @@
-//! Listening and connections: the accept loop, HTTP/1.1 or HTTP/2 (prior knowledge) per
-//! connection, the header-read deadline, and graceful shutdown with a deadline.
+//! Listening and connections: TCP or unix-socket listeners, optional TLS, the connection
+//! limit, HTTP/1.1 or HTTP/2 (prior knowledge or ALPN) per connection, the header-read and
+//! keep-alive deadlines, reload on SIGHUP, and graceful shutdown with a deadline.
 //!
 //! The protocol is chosen from the first bytes under `header_timeout`, so a client that
 //! connects and sends nothing (or half a preface) is dropped instead of holding a task
-//! forever. What happens to a request belongs to `proxy`.
+//! forever; the TLS handshake runs under the same deadline. What happens to a request belongs
+//! to `proxy`; the admin endpoints to `admin`.
 
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -19,16 +22,15 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, UnixListener};
+use tokio::time::{Instant, Sleep};
 
-use crate::config::{Config, Server};
-use crate::proxy::Proxy;
+use crate::config::{self, Config, Listen, Server};
+use crate::metrics::Metrics;
+use crate::proxy::{Peer, Proxy};
 
 /// The client preface every HTTP/2 prior-knowledge connection starts with (RFC 9113 3.4).
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-
-/// Concurrent HTTP/2 streams per connection. Each may hold up to `max_body` in memory.
-const H2_MAX_STREAMS: u32 = 128;
 
 /// The head budget: request line and headers (and chunked trailers) at most this many bytes,
 /// in HTTP/1 and, as the decoded header list, in HTTP/2. A larger head gets 431.
@@ -46,6 +48,84 @@ const H2_MAX_ERROR_RESETS: usize = 64;
 /// HTTP/2 keep-alive pings: a peer that stops answering is dropped.
 const H2_PING: Duration = Duration::from_secs(20);
 
+/// A bound listener: TCP or a unix socket.
+pub enum Listener {
+    Tcp(TcpListener),
+    /// The socket and its path, removed when the listener is dropped.
+    Unix(UnixListener, PathBuf),
+}
+
+impl Listener {
+    /// Binds `listen`. A unix socket path left over by a process that is gone is replaced; one
+    /// that still answers is not.
+    ///
+    /// # Errors
+    /// The address or path cannot be bound.
+    pub async fn bind(listen: &Listen) -> io::Result<Listener> {
+        let named =
+            |e: io::Error| io::Error::new(e.kind(), format!("cannot listen on {listen}: {e}"));
+        match listen {
+            Listen::Tcp(addr) => TcpListener::bind(addr)
+                .await
+                .map(Listener::Tcp)
+                .map_err(named),
+            Listen::Unix(path) => {
+                if path.exists() && tokio::net::UnixStream::connect(path).await.is_err() {
+                    std::fs::remove_file(path).map_err(named)?;
+                }
+                UnixListener::bind(path)
+                    .map(|l| Listener::Unix(l, path.clone()))
+                    .map_err(named)
+            }
+        }
+    }
+
+    /// What the listener is bound to, for logs.
+    pub fn describe(&self) -> String {
+        match self {
+            Listener::Tcp(l) => l
+                .local_addr()
+                .map_or_else(|_| "tcp".to_owned(), |a| a.to_string()),
+            Listener::Unix(_, path) => format!("unix:{}", path.display()),
+        }
+    }
+
+    /// The TCP address, if this is a TCP listener.
+    pub fn local_addr(&self) -> Option<std::net::SocketAddr> {
+        match self {
+            Listener::Tcp(l) => l.local_addr().ok(),
+            Listener::Unix(..) => None,
+        }
+    }
+
+    async fn accept(&self) -> io::Result<(Box<dyn Io>, Peer)> {
+        match self {
+            Listener::Tcp(l) => {
+                let (stream, addr) = l.accept().await?;
+                // Nagle would hold small responses back; webhooks are small.
+                let _ = stream.set_nodelay(true);
+                Ok((Box::new(stream), Peer::Tcp(addr)))
+            }
+            Listener::Unix(l, _) => {
+                let (stream, _) = l.accept().await?;
+                Ok((Box::new(stream), Peer::Unix))
+            }
+        }
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        if let Listener::Unix(_, path) = self {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// A connection's byte stream, whatever carries it.
+pub trait Io: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io for T {}
+
 /// Serves `config` on `listener` until `shutdown` completes, then stops accepting and waits
 /// up to `shutdown_timeout` for in-flight requests.
 ///
@@ -57,17 +137,52 @@ pub async fn serve(
     config: Config,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
-    let server = config.server.clone();
-    let proxy = Arc::new(Proxy::new(config));
-    let local = listener.local_addr()?;
+    let proxy = Arc::new(Proxy::new(config, Metrics::new()));
+    serve_proxy(Listener::Tcp(listener), proxy, shutdown).await
+}
+
+/// Serves `proxy` on `listener` until `shutdown` completes (see [`serve`]).
+///
+/// # Errors
+/// None today: accept errors are logged and serving goes on.
+pub async fn serve_proxy(
+    listener: Listener,
+    proxy: Arc<Proxy>,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
+    let snapshot = proxy.snapshot();
+    let server = snapshot.server().clone();
+    let shadow: Vec<&str> = snapshot
+        .routes()
+        .routes()
+        .iter()
+        .filter(|r| !r.enforce)
+        .map(|r| r.name.as_str())
+        .collect();
     tracing::info!(
-        listen = %local,
-        routes = proxy.routes().routes().len(),
+        listen = %listener.describe(),
+        tls = server.tls.is_some(),
+        routes = snapshot.routes().routes().len(),
+        max_connections = server.max_connections,
         "hookwall listening"
     );
+    if !shadow.is_empty() {
+        tracing::warn!(routes = ?shadow, "shadow mode: these routes forward requests that fail verification");
+    }
+    drop(snapshot);
+    // Beyond `max_connections`, new connections wait in the kernel's backlog: hookwall does not
+    // accept what it cannot serve, so its memory stays bounded.
+    let permits = Arc::new(tokio::sync::Semaphore::new(server.max_connections));
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
+        let permit = tokio::select! {
+            permit = Arc::clone(&permits).acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(conn) => conn,
@@ -81,17 +196,18 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let proxy = Arc::clone(&proxy);
-        let server = server.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
-            if let Err(e) = connection(stream, peer, proxy, &server, watcher).await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            let _permit = permit;
+            if let Err(e) = connection(stream, peer, proxy, watcher).await {
+                tracing::debug!(?peer, error = %e, "connection ended with an error");
             }
         });
     }
     drop(listener);
+    proxy.set_draining();
     tracing::info!(
-        deadline = %crate::config::duration::display(server.shutdown_timeout),
+        deadline = %config::duration::display(server.shutdown_timeout),
         "shutting down: no new connections, waiting for in-flight requests"
     );
     match tokio::time::timeout(server.shutdown_timeout, graceful.shutdown()).await {
@@ -101,30 +217,55 @@ pub async fn serve(
     Ok(())
 }
 
-/// Serves one connection.
+/// Serves one connection: TLS if configured, then HTTP/1.1 or HTTP/2.
 async fn connection(
-    mut stream: TcpStream,
-    peer: SocketAddr,
+    stream: Box<dyn Io>,
+    peer: Peer,
     proxy: Arc<Proxy>,
-    server: &Server,
     watcher: hyper_util::server::graceful::Watcher,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    // Nagle would hold small responses back; webhooks are small.
-    let _ = stream.set_nodelay(true);
-    let Ok(first) = tokio::time::timeout(server.header_timeout, sniff(&mut stream)).await else {
-        tracing::debug!(%peer, "no request started in time; closing");
+    let server: Server = proxy.snapshot().server().clone();
+    let deadline = server.header_timeout;
+    let mut stream: Box<dyn Io> = match &server.tls {
+        Some(tls) => {
+            let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(&tls.config));
+            match tokio::time::timeout(deadline, acceptor.accept(stream)).await {
+                Ok(Ok(tls_stream)) => Box::new(tls_stream),
+                Ok(Err(e)) => {
+                    tracing::debug!(?peer, error = %e, "TLS handshake failed");
+                    return Ok(());
+                }
+                Err(_) => return Ok(()),
+            }
+        }
+        None => stream,
+    };
+    let Ok(first) = tokio::time::timeout(deadline, sniff(&mut stream)).await else {
+        tracing::debug!(?peer, "no request started in time; closing");
         return Ok(());
     };
     let (prefix, is_h2) = first?;
-    let io = TokioIo::new(Rewind::new(prefix, stream));
+    let active = Arc::new(AtomicUsize::new(0));
+    let io = TokioIo::new(Conn::new(
+        prefix,
+        stream,
+        server.keepalive_timeout,
+        Arc::clone(&active),
+    ));
     let service = service_fn(move |req| {
         let proxy = Arc::clone(&proxy);
-        async move { Ok::<_, std::convert::Infallible>(proxy.handle(req, peer).await) }
+        let active = Arc::clone(&active);
+        async move {
+            active.fetch_add(1, Ordering::Relaxed);
+            let res = proxy.handle(req, peer).await;
+            active.fetch_sub(1, Ordering::Relaxed);
+            Ok::<_, std::convert::Infallible>(res)
+        }
     });
     if is_h2 {
         let conn = http2::Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())
-            .max_concurrent_streams(H2_MAX_STREAMS)
+            .max_concurrent_streams(server.h2_max_streams)
             .max_header_list_size(MAX_HEAD as u32)
             .max_pending_accept_reset_streams(H2_MAX_PENDING_RESETS)
             .max_local_error_reset_streams(H2_MAX_ERROR_RESETS)
@@ -147,7 +288,7 @@ async fn connection(
 
 /// Reads until the bytes received either are the HTTP/2 preface or cannot be. Returns what
 /// was read (to be replayed) and whether the connection speaks HTTP/2.
-async fn sniff(stream: &mut TcpStream) -> io::Result<(Bytes, bool)> {
+async fn sniff(stream: &mut Box<dyn Io>) -> io::Result<(Bytes, bool)> {
     let mut buf = BytesMut::with_capacity(4096);
     loop {
         if stream.read_buf(&mut buf).await? == 0 {
@@ -164,19 +305,35 @@ async fn sniff(stream: &mut TcpStream) -> io::Result<(Bytes, bool)> {
     }
 }
 
-/// A stream that first yields bytes already read from it.
-struct Rewind {
+/// A connection's stream: first the bytes already read while sniffing, then the stream; and
+/// the keep-alive deadline, which ends a connection that has had no traffic and no request
+/// in progress for `idle` (a read then sees end of stream, and hyper closes cleanly).
+struct Conn {
     prefix: Bytes,
-    inner: TcpStream,
+    inner: Box<dyn Io>,
+    idle: Duration,
+    timer: Pin<Box<Sleep>>,
+    active: Arc<AtomicUsize>,
 }
 
-impl Rewind {
-    fn new(prefix: Bytes, inner: TcpStream) -> Rewind {
-        Rewind { prefix, inner }
+impl Conn {
+    fn new(prefix: Bytes, inner: Box<dyn Io>, idle: Duration, active: Arc<AtomicUsize>) -> Conn {
+        Conn {
+            prefix,
+            inner,
+            idle,
+            timer: Box::pin(tokio::time::sleep(idle)),
+            active,
+        }
+    }
+
+    fn touch(&mut self) {
+        let next = Instant::now() + self.idle;
+        self.timer.as_mut().reset(next);
     }
 }
 
-impl AsyncRead for Rewind {
+impl AsyncRead for Conn {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -188,17 +345,39 @@ impl AsyncRead for Rewind {
             self.prefix.advance(n);
             return Poll::Ready(Ok(()));
         }
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+        let before = buf.filled().len();
+        match Pin::new(&mut self.inner).poll_read(cx, buf) {
+            Poll::Ready(result) => {
+                if buf.filled().len() > before {
+                    self.touch();
+                }
+                Poll::Ready(result)
+            }
+            Poll::Pending => {
+                while self.timer.as_mut().poll(cx).is_ready() {
+                    if self.active.load(Ordering::Relaxed) == 0 {
+                        // Idle for the whole keep-alive timeout: end of stream.
+                        return Poll::Ready(Ok(()));
+                    }
+                    self.touch();
+                }
+                Poll::Pending
+            }
+        }
     }
 }
 
-impl AsyncWrite for Rewind {
+impl AsyncWrite for Conn {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        let r = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            self.touch();
+        }
+        r
     }
 
     fn poll_write_vectored(
@@ -206,7 +385,11 @@ impl AsyncWrite for Rewind {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            self.touch();
+        }
+        r
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -222,18 +405,76 @@ impl AsyncWrite for Rewind {
     }
 }
 
-/// Binds `config.server.listen`, then [`serve`]s until SIGINT or SIGTERM.
+/// Loads `path`, binds its listeners, and serves until SIGINT or SIGTERM; SIGHUP reloads.
 ///
 /// # Errors
-/// The address cannot be bound.
-pub async fn run(config: Config) -> io::Result<()> {
-    let listener = TcpListener::bind(config.server.listen).await.map_err(|e| {
-        io::Error::new(
-            e.kind(),
-            format!("cannot listen on {}: {e}", config.server.listen),
-        )
-    })?;
-    serve(listener, config, shutdown_signal()).await
+/// An address cannot be bound.
+pub async fn run(path: PathBuf, config: Config) -> io::Result<()> {
+    let metrics = Metrics::new();
+    let listener = Listener::bind(&config.server.listen).await?;
+    let admin = match &config.admin {
+        Some(a) => Some((Listener::bind(&a.listen).await?, a.clone())),
+        None => None,
+    };
+    let proxy = Arc::new(Proxy::new(config, metrics));
+    if let Some((admin_listener, admin)) = admin {
+        tokio::spawn(crate::admin::serve(
+            admin_listener,
+            Arc::clone(&proxy),
+            admin,
+        ));
+    }
+    #[cfg(unix)]
+    tokio::spawn(reload_on_sighup(path, Arc::clone(&proxy)));
+    serve_proxy(listener, proxy, shutdown_signal()).await
+}
+
+/// Re-reads the config on every SIGHUP and swaps it in if it is valid.
+#[cfg(unix)]
+async fn reload_on_sighup(path: PathBuf, proxy: Arc<Proxy>) {
+    let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+        tracing::warn!("SIGHUP cannot be caught: reload is off");
+        return;
+    };
+    while hup.recv().await.is_some() {
+        reload(&path, &proxy);
+    }
+}
+
+/// Reloads `path` into `proxy`: the same validation as `hookwall check`. A config that fails
+/// is not applied; the old one keeps serving. Returns whether the new config is in force.
+pub fn reload(path: &Path, proxy: &Proxy) -> bool {
+    match config::load(path) {
+        Ok(config) => {
+            let old = proxy.snapshot();
+            let before = old.server();
+            if before.listen != config.server.listen
+                || before.max_connections != config.server.max_connections
+                || before.tls.is_some() != config.server.tls.is_some()
+            {
+                tracing::warn!(
+                    "reload: listen, max_connections and turning TLS on or off take effect at the next restart"
+                );
+            }
+            let routes = config.routes.len();
+            let shadow: Vec<String> = config
+                .routes
+                .iter()
+                .filter(|r| !r.enforce)
+                .map(|r| r.name.clone())
+                .collect();
+            proxy.reload(config);
+            proxy.metrics().reload(true);
+            tracing::info!(routes, shadow = ?shadow, "config reloaded");
+            true
+        }
+        Err(e) => {
+            proxy.metrics().reload(false);
+            // A ConfigError names files, routes and keys, never secret values.
+            tracing::error!(error = %e, "config reload failed; the previous config keeps serving");
+            false
+        }
+    }
 }
 
 /// Completes on SIGINT or SIGTERM.

@@ -226,8 +226,8 @@ fn check_names_file_route_and_key_for_each_broken_fixture() {
         ),
         (
             "bad-upstream.toml",
-            "bad-upstream.toml:6:12: route 1 (github): upstream: `https://127.0.0.1:5000` is \
-             https, which this version cannot forward to yet",
+            "bad-upstream.toml:6:12: route 1 (github): upstream: `ftp://127.0.0.1:5000` is \
+             not an http:// or https:// URL",
         ),
         (
             "bad-unknown-provider.toml",

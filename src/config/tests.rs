@@ -43,7 +43,10 @@ secret = { env = "GH_SECRET" }
 #[test]
 fn loads_a_minimal_config_with_defaults() {
     let c = load_str(GITHUB).unwrap();
-    assert_eq!(c.server.listen, "127.0.0.1:8080".parse().unwrap());
+    assert_eq!(
+        c.server.listen,
+        Listen::Tcp("127.0.0.1:8080".parse().unwrap())
+    );
     assert_eq!(c.server.max_body, 1 << 20);
     assert_eq!(c.server.upstream_timeout, Duration::from_secs(9));
     let r = &c.routes[0];
@@ -89,7 +92,7 @@ timestamp_header = "X-Timestamp"
 "#,
     )
     .unwrap();
-    assert_eq!(c.server.listen, "[::1]:9000".parse().unwrap());
+    assert_eq!(c.server.listen, Listen::Tcp("[::1]:9000".parse().unwrap()));
     assert_eq!(c.server.max_body, 2 << 20);
     assert_eq!(c.server.upstream_timeout, Duration::from_secs(3));
     assert_eq!(c.server.header_timeout, Duration::from_secs(4));
@@ -98,7 +101,7 @@ timestamp_header = "X-Timestamp"
     let r = &c.routes[0];
     assert_eq!(r.path, PathMatch::Prefix("/hooks/".into()));
     assert_eq!(r.methods, vec![Method::POST, Method::PUT]);
-    assert_eq!(r.upstream.authority.as_str(), "localhost:5001");
+    assert_eq!(r.upstream.to_string(), "http://localhost:5001");
     assert_eq!(r.max_body, 4096);
     assert_eq!(r.secret_sources.len(), 2);
 }
@@ -189,17 +192,16 @@ fn duplicate_paths_and_names_are_errors() {
 }
 
 #[test]
-fn upstreams_must_be_http_origins() {
+fn upstreams_must_be_origins_or_unix_sockets() {
     for (bad, why) in [
-        ("127.0.0.1:5000", "is not an http:// URL"),
-        ("ftp://127.0.0.1:5000", "is not an http:// URL"),
-        ("https://127.0.0.1:5000", "is https"),
+        ("127.0.0.1:5000", "is not an http:// or https:// URL"),
+        ("ftp://127.0.0.1:5000", "is not an http:// or https:// URL"),
         ("http://127.0.0.1:5000/app", "has a path or query"),
         ("http://127.0.0.1:5000?x=1", "has a path or query"),
         ("http://user:pw@127.0.0.1:5000", "holds credentials"),
         ("http://127.0.0.1:", "has an empty port"),
         ("http:// bad", "is not a URL"),
-        ("unix:/run/app.sock", "is a unix socket"),
+        ("unix:run/app.sock", "needs an absolute socket path"),
     ] {
         let e = one_error(&GITHUB.replace("http://127.0.0.1:5000", bad));
         assert!(
@@ -208,6 +210,23 @@ fn upstreams_must_be_http_origins() {
         );
         assert!(e.contains(why), "{bad}: {e}");
     }
+    for good in ["unix:/run/app.sock", "http://[::1]:5000", "http://app"] {
+        let c = load_str(&GITHUB.replace("http://127.0.0.1:5000", good)).unwrap();
+        assert_eq!(c.routes[0].upstream.to_string(), good);
+    }
+    let e = one_error(&format!("{}upstream_ca = \"ca.pem\"\n", GITHUB));
+    assert!(
+        e.contains("upstream: `upstream_ca` applies only to an https:// upstream"),
+        "{e}"
+    );
+    let e = one_error(&format!(
+        "{}upstream_ca = \"no-such-ca.pem\"\n",
+        GITHUB.replace("http://127.0.0.1:5000", "https://app.internal:8443")
+    ));
+    assert!(
+        e.contains("certificate file no-such-ca.pem cannot be read"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -1,0 +1,134 @@
+//! The admin listener: `/healthz` (the process answers), `/readyz` (config loaded, listeners
+//! bound, not shutting down; with `readyz_upstreams = true` also every upstream accepts a
+//! connection) and `/metrics` (Prometheus text). It is never the public listener, and it
+//! answers nothing else.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+
+use crate::config::{Admin, Upstream};
+use crate::proxy::Proxy;
+use crate::server::Listener;
+
+/// How long `/readyz` waits for each upstream to accept a connection.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Serves the admin endpoints on `listener` for as long as the process runs.
+pub async fn serve(listener: Listener, proxy: Arc<Proxy>, admin: Admin) {
+    tracing::info!(listen = %listener.describe(), "admin listening");
+    loop {
+        let stream: Box<dyn crate::server::Io> = match &listener {
+            Listener::Tcp(l) => match l.accept().await {
+                Ok((s, _)) => Box::new(s),
+                Err(e) => {
+                    tracing::warn!(error = %e, "admin accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            Listener::Unix(l, _) => match l.accept().await {
+                Ok((s, _)) => Box::new(s),
+                Err(e) => {
+                    tracing::warn!(error = %e, "admin accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let proxy = Arc::clone(&proxy);
+        let admin = admin.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req| {
+                let proxy = Arc::clone(&proxy);
+                let admin = admin.clone();
+                async move { Ok::<_, std::convert::Infallible>(answer(&req, &proxy, &admin).await) }
+            });
+            let _ = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(10))
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
+    let mut res = Response::new(Full::new(Bytes::from(body)));
+    *res.status_mut() = status;
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    res
+}
+
+async fn answer<B>(req: &Request<B>, proxy: &Proxy, admin: &Admin) -> Response<Full<Bytes>> {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return text(StatusCode::METHOD_NOT_ALLOWED, "GET only\n".into());
+    }
+    match req.uri().path() {
+        "/healthz" => text(StatusCode::OK, "ok\n".into()),
+        "/readyz" => {
+            if proxy.is_draining() {
+                return text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n".into());
+            }
+            if admin.readyz_upstreams {
+                let failing = unreachable_upstreams(proxy).await;
+                if !failing.is_empty() {
+                    return text(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        format!("upstreams unreachable: {}\n", failing.join(", ")),
+                    );
+                }
+            }
+            text(StatusCode::OK, "ready\n".into())
+        }
+        "/metrics" => {
+            let mut res = text(StatusCode::OK, proxy.metrics().encode());
+            res.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                ),
+            );
+            res
+        }
+        _ => text(StatusCode::NOT_FOUND, "not found\n".into()),
+    }
+}
+
+/// The routes whose upstream does not accept a connection within [`PROBE_TIMEOUT`].
+async fn unreachable_upstreams(proxy: &Proxy) -> Vec<String> {
+    let snapshot = proxy.snapshot();
+    let mut failing = Vec::new();
+    for route in snapshot.routes().routes() {
+        let ok = match &route.upstream {
+            Upstream::Http(a) | Upstream::Https { authority: a, .. } => {
+                let port = a.port_u16().unwrap_or(match route.upstream {
+                    Upstream::Https { .. } => 443,
+                    _ => 80,
+                });
+                let addr = format!("{}:{port}", a.host());
+                matches!(
+                    tokio::time::timeout(PROBE_TIMEOUT, tokio::net::TcpStream::connect(addr)).await,
+                    Ok(Ok(_))
+                )
+            }
+            Upstream::Unix(path) => matches!(
+                tokio::time::timeout(PROBE_TIMEOUT, tokio::net::UnixStream::connect(path)).await,
+                Ok(Ok(_))
+            ),
+        };
+        if !ok {
+            failing.push(route.name.clone());
+        }
+    }
+    failing
+}

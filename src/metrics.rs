@@ -1,0 +1,224 @@
+//! Prometheus metrics: the families hookwall records and their text encoding for the admin
+//! listener's `/metrics`. Built on the `prometheus-client` crate (the Prometheus project's own
+//! Rust client: OpenMetrics text, typed label sets, no global registry).
+//!
+//! Label values are route names, provider names, outcome and reason codes, upstream status
+//! codes and secret slot numbers: never a secret, a signature or anything from a body.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::Registry;
+
+/// `hookwall_requests_total` labels.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub route: String,
+    pub provider: String,
+    /// `forwarded`, `rejected`, `handshake`, or `shadow` (failed verification, forwarded
+    /// anyway because the route does not enforce).
+    pub outcome: String,
+    /// The reason code of a rejection (or of a shadow-mode failure); empty otherwise.
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    pub route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UpstreamLabels {
+    pub route: String,
+    pub code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SlotLabels {
+    pub route: String,
+    pub slot: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReloadLabels {
+    pub result: String,
+}
+
+type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    // 0.25 ms to about 8 s: a proxy hop at the low end, upstream_timeout at the high end.
+    Histogram::new(exponential_buckets(0.000_25, 2.0, 16))
+}
+
+/// Every metric hookwall records.
+pub struct Metrics {
+    registry: Registry,
+    pub requests: Family<RequestLabels, Counter>,
+    pub request_duration: Histograms<RouteLabels>,
+    pub upstream_duration: Histograms<RouteLabels>,
+    pub upstream_responses: Family<UpstreamLabels, Counter>,
+    pub in_flight: Gauge,
+    pub secret_slot_matches: Family<SlotLabels, Counter>,
+    pub config_reloads: Family<ReloadLabels, Counter>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Metrics {
+    /// A registry with every family registered, and `hookwall_build_info{version}` set.
+    pub fn new() -> Arc<Metrics> {
+        let mut registry = Registry::default();
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "hookwall_requests",
+            "Requests by route, provider, outcome and reason code",
+            requests.clone(),
+        );
+        let request_duration: Histograms<RouteLabels> =
+            Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "hookwall_request_duration_seconds",
+            "Time from request head to response head, by route",
+            request_duration.clone(),
+        );
+        let upstream_duration: Histograms<RouteLabels> =
+            Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "hookwall_upstream_duration_seconds",
+            "Time the upstream took to answer a forwarded request, by route",
+            upstream_duration.clone(),
+        );
+        let upstream_responses = Family::<UpstreamLabels, Counter>::default();
+        registry.register(
+            "hookwall_upstream_responses",
+            "Upstream answers by route and status code",
+            upstream_responses.clone(),
+        );
+        let in_flight = Gauge::default();
+        registry.register(
+            "hookwall_in_flight_requests",
+            "Requests being handled now",
+            in_flight.clone(),
+        );
+        let secret_slot_matches = Family::<SlotLabels, Counter>::default();
+        registry.register(
+            "hookwall_secret_slot_matches",
+            "Verified requests by route and the rotation slot of the secret that matched",
+            secret_slot_matches.clone(),
+        );
+        let config_reloads = Family::<ReloadLabels, Counter>::default();
+        registry.register(
+            "hookwall_config_reloads",
+            "Config reloads by result (ok, error)",
+            config_reloads.clone(),
+        );
+        registry.register(
+            "hookwall_build",
+            "The running hookwall",
+            Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]),
+        );
+        Arc::new(Metrics {
+            registry,
+            requests,
+            request_duration,
+            upstream_duration,
+            upstream_responses,
+            in_flight,
+            secret_slot_matches,
+            config_reloads,
+        })
+    }
+
+    /// Counts one request.
+    pub fn request(
+        &self,
+        route: &str,
+        provider: &str,
+        outcome: &str,
+        reason: &str,
+        took: Duration,
+    ) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                route: route.to_owned(),
+                provider: provider.to_owned(),
+                outcome: outcome.to_owned(),
+                reason: reason.to_owned(),
+            })
+            .inc();
+        self.request_duration
+            .get_or_create(&RouteLabels {
+                route: route.to_owned(),
+            })
+            .observe(took.as_secs_f64());
+    }
+
+    /// Counts one upstream answer.
+    pub fn upstream(&self, route: &str, code: u16, took: Duration) {
+        self.upstream_responses
+            .get_or_create(&UpstreamLabels {
+                route: route.to_owned(),
+                code: code.to_string(),
+            })
+            .inc();
+        self.upstream_duration
+            .get_or_create(&RouteLabels {
+                route: route.to_owned(),
+            })
+            .observe(took.as_secs_f64());
+    }
+
+    /// Counts the secret slot that verified a request.
+    pub fn slot(&self, route: &str, slot: usize) {
+        self.secret_slot_matches
+            .get_or_create(&SlotLabels {
+                route: route.to_owned(),
+                slot: slot.to_string(),
+            })
+            .inc();
+    }
+
+    /// Counts a reload.
+    pub fn reload(&self, ok: bool) {
+        self.config_reloads
+            .get_or_create(&ReloadLabels {
+                result: if ok { "ok" } else { "error" }.to_owned(),
+            })
+            .inc();
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// Decrements the in-flight gauge when dropped, however the request ends.
+pub struct InFlight(Gauge);
+
+impl InFlight {
+    pub fn enter(metrics: &Metrics) -> InFlight {
+        metrics.in_flight.inc();
+        InFlight(metrics.in_flight.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
