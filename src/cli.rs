@@ -239,14 +239,20 @@ pub fn route_table(config: &Config) -> String {
     }
     let s = &config.server;
     let mut out = format!(
-        "{}: ok: {} route{}, listen {}, upstream timeout {}, header timeout {}, body timeout {}\n",
+        "{}: ok: {} route{}, listen {}{}, upstream timeout {}, header timeout {}, body timeout {}{}\n",
         config.source.display(),
         config.routes.len(),
         if config.routes.len() == 1 { "" } else { "s" },
         s.listen,
+        if s.tls.is_some() { " (TLS)" } else { "" },
         duration::display(s.upstream_timeout),
         duration::display(s.header_timeout),
         duration::display(s.body_timeout),
+        config
+            .admin
+            .as_ref()
+            .map(|a| format!(", admin {}", a.listen))
+            .unwrap_or_default(),
     );
     for row in &rows {
         let mut line = String::new();
@@ -259,6 +265,20 @@ pub fn route_table(config: &Config) -> String {
         }
         out.push_str(line.trim_end());
         out.push('\n');
+    }
+    let shadow: Vec<&str> = config
+        .routes
+        .iter()
+        .filter(|r| !r.enforce)
+        .map(|r| r.name.as_str())
+        .collect();
+    if !shadow.is_empty() {
+        let _ = writeln!(
+            out,
+            "shadow mode (enforce = false: verified, logged and counted, but forwarded even when \
+             verification fails): {}",
+            shadow.join(", ")
+        );
     }
     out
 }

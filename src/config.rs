@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use http::uri::Authority;
 use http::{Method, Uri};
+use rustls::pki_types::pem::PemObject;
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -863,9 +864,12 @@ pub fn load_tls(cert: &Path, key: &Path) -> Result<Tls, String> {
     let certs = read_certs(cert)?;
     let key_bytes = std::fs::read(key)
         .map_err(|e| format!("key file {} cannot be read: {e}", key.display()))?;
-    let private = rustls_pemfile::private_key(&mut key_bytes.as_slice())
-        .map_err(|e| format!("key file {}: {e}", key.display()))?
-        .ok_or_else(|| format!("key file {} holds no PEM private key", key.display()))?;
+    let private = rustls::pki_types::PrivateKeyDer::from_pem_slice(&key_bytes).map_err(|e| {
+        format!(
+            "key file {} holds no usable PEM private key: {e}",
+            key.display()
+        )
+    })?;
     let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -892,7 +896,7 @@ pub fn load_tls(cert: &Path, key: &Path) -> Result<Tls, String> {
 fn read_certs(path: &Path) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String> {
     let bytes = std::fs::read(path)
         .map_err(|e| format!("certificate file {} cannot be read: {e}", path.display()))?;
-    let certs = rustls_pemfile::certs(&mut bytes.as_slice())
+    let certs = rustls::pki_types::CertificateDer::pem_slice_iter(&bytes)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("certificate file {}: {e}", path.display()))?;
     if certs.is_empty() {
