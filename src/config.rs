@@ -44,6 +44,9 @@ pub mod defaults {
     pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(60);
     pub const MAX_CONNECTIONS: usize = 10_000;
     pub const H2_MAX_STREAMS: u32 = 128;
+    pub const REPLAY_MAX_ENTRIES: usize = 100_000;
+    /// The replay window of a route whose scheme signs no timestamp.
+    pub const REPLAY_WINDOW: Duration = Duration::from_secs(24 * 3600);
 }
 
 /// Stage one: the file as written.
@@ -52,6 +55,7 @@ pub mod defaults {
 pub struct RawConfig {
     pub server: Option<RawServer>,
     pub admin: Option<RawAdmin>,
+    pub replay: Option<RawReplay>,
     #[serde(default)]
     pub route: Vec<Spanned<RawRoute>>,
 }
@@ -81,6 +85,14 @@ pub struct RawTls {
     pub key: String,
 }
 
+/// Stage one: `[replay]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReplay {
+    pub store: Option<Spanned<String>>,
+    pub max_entries: Option<Spanned<i64>>,
+}
+
 /// Stage one: `[admin]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -101,6 +113,8 @@ pub struct RawRoute {
     pub upstream: Option<Spanned<String>>,
     pub upstream_ca: Option<Spanned<String>>,
     pub enforce: Option<Spanned<bool>>,
+    pub replay: Option<Spanned<String>>,
+    pub replay_window: Option<Spanned<String>>,
     pub provider: Option<Spanned<String>>,
     pub secret: Option<Spanned<toml::Value>>,
     pub public_key: Option<Spanned<toml::Value>>,
@@ -180,7 +194,17 @@ pub struct Config {
     pub source: PathBuf,
     pub server: Server,
     pub admin: Option<Admin>,
+    pub replay: ReplayStore,
     pub routes: Vec<Route>,
+}
+
+/// `[replay] store`: where delivery keys are kept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReplayStore {
+    /// In this process, at most `max_entries` keys (default 100000).
+    Memory { max_entries: usize },
+    /// A Redis server shared by replicas (`redis://host:port/db`).
+    Redis { url: String },
 }
 
 /// Where to listen: a TCP address or a unix socket path.
@@ -314,6 +338,8 @@ pub struct Route {
     pub handshake: bool,
     /// `false` is shadow mode: verify, log and count, but forward every request.
     pub enforce: bool,
+    /// Replay protection: how long a delivered key is remembered, or `None` when off.
+    pub replay_window: Option<Duration>,
 }
 
 /// One thing wrong with a config.
@@ -490,10 +516,15 @@ pub fn parse(text: &str, path: &Path, env: EnvLookup<'_>) -> Result<Config, Conf
     if !ctx.problems.is_empty() {
         return Err(fail(ctx.problems));
     }
+    let replay = ctx.replay(raw.replay.as_ref());
+    if !ctx.problems.is_empty() {
+        return Err(fail(ctx.problems));
+    }
     Ok(Config {
         source: path.to_owned(),
         server,
         admin,
+        replay,
         routes,
     })
 }
@@ -538,6 +569,38 @@ impl Ctx<'_> {
                 None
             }
         }
+    }
+
+    fn replay(&mut self, raw: Option<&RawReplay>) -> ReplayStore {
+        let mut max_entries = defaults::REPLAY_MAX_ENTRIES;
+        let Some(raw) = raw else {
+            return ReplayStore::Memory { max_entries };
+        };
+        self.route = Some("[replay]".into());
+        if let Some(v) = self.key("max_entries", raw.max_entries.as_ref(), |n| {
+            usize::try_from(*n)
+                .ok()
+                .filter(|n| (1..=100_000_000).contains(n))
+                .ok_or_else(|| format!("{n} is not between 1 and 100000000"))
+        }) {
+            max_entries = v;
+        }
+        let store = match &raw.store {
+            None => Some(ReplayStore::Memory { max_entries }),
+            Some(s) => self.key("store", Some(s), |url| match url.as_str() {
+                "memory" => Ok(ReplayStore::Memory { max_entries }),
+                u if u.starts_with("redis://") || u.starts_with("rediss://") => {
+                    crate::replay::RedisStore::new(u)?;
+                    Ok(ReplayStore::Redis { url: u.to_owned() })
+                }
+                other => Err(format!(
+                    "`{}` is neither \"memory\" nor a redis:// URL",
+                    crate::replay::redact(other)
+                )),
+            }),
+        };
+        self.route = None;
+        store.unwrap_or(ReplayStore::Memory { max_entries })
     }
 
     fn server(&mut self, raw: Option<&RawServer>) -> Server {
@@ -784,20 +847,48 @@ impl Ctx<'_> {
                 None
             }
         };
+        let replay_on = match &r.replay {
+            None => built.as_ref().map(|b| b.replay_default()),
+            Some(v) => self.key("replay", Some(v), |s| match s.as_str() {
+                "on" => Ok(true),
+                "off" => Ok(false),
+                other => Err(format!("`{other}`: write \"on\" or \"off\"")),
+            }),
+        };
+        let window = match &r.replay_window {
+            Some(w) => self
+                .key("replay_window", Some(w), |s| duration::parse(s))
+                .map(Some),
+            None => Some(None),
+        };
+        if replay_on == Some(false) && r.replay_window.is_some() {
+            self.problem(
+                r.replay_window.as_ref().map(Spanned::span),
+                Some("replay_window"),
+                "replay protection is off on this route, so there is no window",
+            );
+        }
         if self.problems.len() != before {
             return None;
         }
+        let scheme = built?;
+        let replay_window = match (replay_on?, window?) {
+            (false, _) => None,
+            (true, Some(w)) => Some(w),
+            (true, None) => Some(scheme.tolerance().unwrap_or(defaults::REPLAY_WINDOW)),
+        };
         Some(Route {
             name: name?,
             path: path?,
             methods: methods?,
             upstream: upstream?,
             max_body: max_body?,
-            scheme: built?,
+            scheme,
             secret_sources: sources,
             public_keys: n_public_keys,
             handshake: r.handshake.as_ref().is_some_and(|h| *h.get_ref()),
             enforce: r.enforce.as_ref().is_none_or(|e| *e.get_ref()),
+            replay_window,
         })
     }
 }

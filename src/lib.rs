@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod metrics;
 pub mod proxy;
+pub mod replay;
 pub mod routing;
 pub mod scheme;
 pub mod server;

@@ -23,8 +23,9 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-use crate::config::{Config, Route, Server};
+use crate::config::{Config, ReplayStore, Route, Server};
 use crate::metrics::{InFlight, Metrics};
+use crate::replay::{Claim, MemoryStore, RedisStore, Store};
 use crate::routing::{self, RouteTable, TargetError};
 use crate::scheme::handshake::Handshake;
 use crate::scheme::{Signed, Unverified};
@@ -53,6 +54,10 @@ pub enum Rejection {
     Unverified(Unverified),
     /// A setup handshake that does not hold (a wrong verify token).
     HandshakeRefused,
+    /// Another copy of this delivery is being forwarded now.
+    InFlight,
+    /// The replay store cannot be asked: fail closed, the sender retries.
+    ReplayStoreDown,
     UpstreamDown,
     UpstreamTimeout,
 }
@@ -71,6 +76,8 @@ impl Rejection {
             Rejection::BadBody => StatusCode::BAD_REQUEST,
             Rejection::Unverified(_) => StatusCode::UNAUTHORIZED,
             Rejection::HandshakeRefused => StatusCode::FORBIDDEN,
+            Rejection::InFlight => StatusCode::CONFLICT,
+            Rejection::ReplayStoreDown => StatusCode::SERVICE_UNAVAILABLE,
             Rejection::UpstreamDown => StatusCode::BAD_GATEWAY,
             Rejection::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
         }
@@ -89,6 +96,8 @@ impl Rejection {
             Rejection::BadBody => "bad_body",
             Rejection::Unverified(u) => u.reason(),
             Rejection::HandshakeRefused => "handshake_refused",
+            Rejection::InFlight => "in_flight",
+            Rejection::ReplayStoreDown => "replay_store_unavailable",
             Rejection::UpstreamDown => "upstream_unreachable",
             Rejection::UpstreamTimeout => "upstream_timeout",
         }
@@ -108,6 +117,8 @@ impl Rejection {
             | Rejection::BadBody => true,
             Rejection::Unverified(_)
             | Rejection::HandshakeRefused
+            | Rejection::InFlight
+            | Rejection::ReplayStoreDown
             | Rejection::UpstreamDown
             | Rejection::UpstreamTimeout => false,
         }
@@ -123,6 +134,8 @@ impl Rejection {
             StatusCode::REQUEST_TIMEOUT => "request timeout\n",
             StatusCode::UNAUTHORIZED => "unauthorized\n",
             StatusCode::FORBIDDEN => "forbidden\n",
+            StatusCode::CONFLICT => "this delivery is being processed; retry later\n",
+            StatusCode::SERVICE_UNAVAILABLE => "service unavailable; retry later\n",
             StatusCode::BAD_GATEWAY => "bad gateway\n",
             StatusCode::GATEWAY_TIMEOUT => "gateway timeout\n",
             _ => "error\n",
@@ -178,6 +191,13 @@ static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+static X_HOOKWALL_DUPLICATE: HeaderName = HeaderName::from_static("x-hookwall-duplicate");
+
+/// What a sender is told to wait before retrying a 409 or 503.
+const RETRY_AFTER_SECS: &str = "5";
+
+/// How much longer than `upstream_timeout` an in-flight claim lives.
+const IN_FLIGHT_MARGIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Who sent a request: a TCP peer, or a client of the unix socket (no address to forward).
 #[derive(Clone, Copy, Debug)]
@@ -217,6 +237,10 @@ pub struct Proxy {
     tls: bool,
     /// Set when shutdown begins: `/readyz` then says not ready.
     draining: std::sync::atomic::AtomicBool,
+    /// Delivery keys, for routes with replay protection.
+    replay: Store,
+    /// The store's settings, to tell a reload that changes them needs a restart.
+    replay_config: ReplayStore,
 }
 
 /// What one request came to, for the log line and the metrics.
@@ -229,6 +253,8 @@ struct Outcome<'a> {
     handshake: bool,
     /// A shadow-mode route forwarded this request although it did not verify.
     shadow: Option<Unverified>,
+    /// A copy of a delivery already delivered: answered 200 without the upstream.
+    duplicate: bool,
 }
 
 /// How a forwarded request is marked for the upstream.
@@ -239,6 +265,60 @@ enum Mark {
     Handshake,
     /// Did not verify, forwarded because the route is in shadow mode: no verified header.
     Shadow,
+}
+
+/// The answer to a copy of a delivery the upstream already accepted: 200, so the sender stops
+/// retrying, and the app sees the event once.
+fn duplicate() -> Response<ResponseBody> {
+    let mut res = Response::new(
+        Full::new(Bytes::from_static(
+            b"duplicate delivery; already accepted\n",
+        ))
+        .map_err(|never| match never {})
+        .boxed_unsync(),
+    );
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    h.insert(
+        X_HOOKWALL_DUPLICATE.clone(),
+        HeaderValue::from_static("true"),
+    );
+    res
+}
+
+/// The store key of a verified delivery, under the route's name: the provider's delivery id
+/// where the signature covers it (Standard Webhooks, Twitch, Mailgun), else a digest of the
+/// signed headers as received and the body. An unsigned id could be changed by whoever
+/// replays a request; the digest cannot, and it is exactly what a provider's own retry of an
+/// unchanged delivery (GitHub's redelivery, say) repeats.
+fn replay_key(
+    route: &Route,
+    delivery_id: Option<&str>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> String {
+    use sha2::Digest;
+    if let (Some(id), true) = (delivery_id, route.scheme.signs_delivery_id()) {
+        return format!("hookwall:{}:id:{id}", route.name);
+    }
+    let mut digest = sha2::Sha256::new();
+    for name in route.scheme.signed_headers() {
+        for value in headers.get_all(name) {
+            digest.update(name.as_str().as_bytes());
+            digest.update([0]);
+            digest.update(value.as_bytes());
+            digest.update([0]);
+        }
+    }
+    digest.update(body);
+    format!(
+        "hookwall:{}:sig:{}",
+        route.name,
+        hex::encode(digest.finalize())
+    )
 }
 
 /// hookwall's own answer to a setup handshake.
@@ -273,6 +353,17 @@ impl Proxy {
     pub fn new(config: Config, metrics: Arc<Metrics>) -> Proxy {
         let upstream = Upstream::new();
         let tls = config.server.tls.is_some();
+        let replay_config = config.replay.clone();
+        let replay = match &config.replay {
+            ReplayStore::Memory { max_entries } => Store::Memory(MemoryStore::new(*max_entries)),
+            ReplayStore::Redis { url } => match RedisStore::new(url) {
+                Ok(r) => Store::Redis(r),
+                // The URL was checked when the config was loaded.
+                Err(_) => Store::Memory(MemoryStore::new(
+                    crate::config::defaults::REPLAY_MAX_ENTRIES,
+                )),
+            },
+        };
         let snapshot = Snapshot::build(config, &upstream);
         Proxy {
             current: ArcSwap::from_pointee(snapshot),
@@ -280,7 +371,15 @@ impl Proxy {
             metrics,
             tls,
             draining: std::sync::atomic::AtomicBool::new(false),
+            replay,
+            replay_config,
         }
+    }
+
+    /// Whether `config` keeps the replay store this proxy runs with (it changes only with a
+    /// restart).
+    pub fn same_replay_store(&self, config: &Config) -> bool {
+        self.replay_config == config.replay
     }
 
     /// Marks the proxy as shutting down.
@@ -331,6 +430,7 @@ impl Proxy {
             secret_slot: None,
             handshake: false,
             shadow: None,
+            duplicate: false,
         };
         let mut response = match self
             .process(&snapshot, &parts, body, peer, &mut outcome)
@@ -417,6 +517,30 @@ impl Proxy {
             },
         };
 
+        // Replay protection, for verified deliveries only: unsigned requests never reach
+        // the store.
+        let replay = match (&mark, route.replay_window) {
+            (Mark::Verified(id), Some(window)) => {
+                let key = replay_key(route, id.as_deref(), &parts.headers, &body);
+                // A claim outlives the longest a forward can take, then lapses by itself
+                // should this process die mid-request.
+                let in_flight = snapshot.server.upstream_timeout + IN_FLIGHT_MARGIN;
+                match self.replay.claim(&key, in_flight).await {
+                    Ok(Claim::Claimed) => Some((key, window)),
+                    Ok(Claim::InFlight) => return Err(Rejection::InFlight),
+                    Ok(Claim::Delivered) => {
+                        outcome.duplicate = true;
+                        return Ok(duplicate());
+                    }
+                    Err(e) => {
+                        tracing::warn!(route = %route.name, error = %e, "replay store unavailable");
+                        return Err(Rejection::ReplayStoreDown);
+                    }
+                }
+            }
+            _ => None,
+        };
+
         let req = upstream_request(parts, route, body, peer, mark, self.tls)?;
         let sent = Instant::now();
         let res = self
@@ -426,14 +550,24 @@ impl Proxy {
                 req,
                 snapshot.server.upstream_timeout,
             )
-            .await
-            .map_err(|e| match e {
-                UpstreamError::Timeout => Rejection::UpstreamTimeout,
-                UpstreamError::Down(e) => {
-                    tracing::debug!(error = %e, "upstream request failed");
-                    Rejection::UpstreamDown
-                }
-            })?;
+            .await;
+        if let Some((key, window)) = &replay {
+            // Delivered only on 2xx; anything else frees the key for the sender's retry.
+            let settled = match &res {
+                Ok(r) if r.status().is_success() => self.replay.deliver(key, *window).await,
+                _ => self.replay.release(key).await,
+            };
+            if let Err(e) = settled {
+                tracing::warn!(route = %route.name, error = %e, "replay store unavailable after forwarding; the key lapses by itself");
+            }
+        }
+        let res = res.map_err(|e| match e {
+            UpstreamError::Timeout => Rejection::UpstreamTimeout,
+            UpstreamError::Down(e) => {
+                tracing::debug!(error = %e, "upstream request failed");
+                Rejection::UpstreamDown
+            }
+        })?;
         outcome.upstream_status = Some(res.status().as_u16());
         self.metrics
             .upstream(&route.name, res.status().as_u16(), sent.elapsed());
@@ -620,6 +754,12 @@ fn reject(rejection: &Rejection, parts: &Parts, route: Option<&Route>) -> Respon
             headers.insert(header::ALLOW, v);
         }
     }
+    if matches!(rejection, Rejection::InFlight | Rejection::ReplayStoreDown) {
+        headers.insert(
+            header::RETRY_AFTER,
+            HeaderValue::from_static(RETRY_AFTER_SECS),
+        );
+    }
     if rejection.closes_connection() && parts.version < Version::HTTP_2 {
         headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
@@ -705,6 +845,7 @@ impl Proxy {
             }
             (Some(r), _) => ("rejected", r.reason()),
             (None, Some(why)) => ("shadow", why.reason()),
+            (None, None) if outcome.duplicate => ("duplicate", "replayed"),
             (None, None) if outcome.handshake => ("handshake", ""),
             (None, None) => ("forwarded", ""),
         };
@@ -723,6 +864,11 @@ impl Proxy {
                 target: "hookwall::request",
                 route, method = %method, path, request_id, status, reason, upstream_status, elapsed_ms,
                 "forwarded unverified (shadow mode)"
+            ),
+            "duplicate" => tracing::info!(
+                target: "hookwall::request",
+                route, method = %method, path, request_id, status, reason, delivery_id, elapsed_ms,
+                "duplicate"
             ),
             "handshake" => tracing::info!(
                 target: "hookwall::request",

@@ -316,6 +316,7 @@ mod tests {
                     public_keys: 0,
                     handshake: false,
                     enforce: true,
+                    replay_window: None,
                 }
             })
             .collect();

@@ -137,6 +137,22 @@ pub trait Scheme: Send + Sync + std::fmt::Debug {
     /// says, so the upstream can check what hookwall checked.
     fn signed_headers(&self) -> &[HeaderName];
 
+    /// Whether replay protection is on by default for this scheme: it carries a delivery id
+    /// or a signed timestamp.
+    fn replay_default(&self) -> bool;
+
+    /// Whether the signature covers the delivery id, so that it can key replay protection.
+    /// An id outside the signature (GitHub's `X-GitHub-Delivery`) can be changed by whoever
+    /// replays a request, so those schemes key on the signed bytes instead.
+    fn signs_delivery_id(&self) -> bool {
+        false
+    }
+
+    /// The timestamp tolerance, for timestamped schemes: the default replay window.
+    fn tolerance(&self) -> Option<Duration> {
+        None
+    }
+
     /// Methods allowed for setup handshakes on top of the route's `methods`.
     fn handshake_methods(&self) -> &[Method] {
         &[]

@@ -456,6 +456,9 @@ pub fn reload(path: &Path, proxy: &Proxy) -> bool {
                     "reload: listen, max_connections and turning TLS on or off take effect at the next restart"
                 );
             }
+            if !proxy.same_replay_store(&config) {
+                tracing::warn!("reload: a change to [replay] takes effect at the next restart");
+            }
             let routes = config.routes.len();
             let shadow: Vec<String> = config
                 .routes

@@ -192,6 +192,14 @@ impl Scheme for Asymmetric {
     fn signed_headers(&self) -> &[HeaderName] {
         &self.signed_headers
     }
+
+    fn replay_default(&self) -> bool {
+        true
+    }
+
+    fn tolerance(&self) -> Option<Duration> {
+        Some(self.tolerance)
+    }
 }
 
 #[cfg(test)]

@@ -93,6 +93,11 @@ impl Scheme for GitLab {
     fn signed_headers(&self) -> &[HeaderName] {
         &self.signed_headers
     }
+
+    /// GitLab sends an event UUID with every delivery.
+    fn replay_default(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]

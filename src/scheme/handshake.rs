@@ -181,6 +181,18 @@ impl Scheme for Handshaking {
         self.inner.signed_headers()
     }
 
+    fn replay_default(&self) -> bool {
+        self.inner.replay_default()
+    }
+
+    fn signs_delivery_id(&self) -> bool {
+        self.inner.signs_delivery_id()
+    }
+
+    fn tolerance(&self) -> Option<std::time::Duration> {
+        self.inner.tolerance()
+    }
+
     fn handshake_methods(&self) -> &[Method] {
         match self.kind {
             Kind::Meta { .. } => &[Method::GET],

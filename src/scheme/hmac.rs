@@ -801,6 +801,26 @@ impl Scheme for HmacScheme {
     fn signed_headers(&self) -> &[HeaderName] {
         &self.signed_headers
     }
+
+    /// Presets: on when they carry a delivery id or a signed timestamp. The generic engine:
+    /// on only with `id_header`, since a user-defined scheme may sign nothing unique.
+    fn replay_default(&self) -> bool {
+        let has_id =
+            self.params.delivery_id.is_some() || self.params.headers.iter().any(|h| h.id.is_some());
+        if self.params.provider == "hmac" {
+            has_id
+        } else {
+            has_id || self.params.timestamp.is_some()
+        }
+    }
+
+    fn tolerance(&self) -> Option<Duration> {
+        self.params.timestamp.as_ref().map(|t| t.tolerance)
+    }
+
+    fn signs_delivery_id(&self) -> bool {
+        self.params.template.contains(&Part::Id)
+    }
 }
 
 fn insert(out: &mut HeaderMap, name: &HeaderName, value: &str) {

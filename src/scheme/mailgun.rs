@@ -180,6 +180,19 @@ impl Scheme for Mailgun {
     fn signed_headers(&self) -> &[HeaderName] {
         &[]
     }
+
+    fn replay_default(&self) -> bool {
+        true
+    }
+
+    /// The token, Mailgun's delivery id, is one of the two signed fields.
+    fn signs_delivery_id(&self) -> bool {
+        true
+    }
+
+    fn tolerance(&self) -> Option<Duration> {
+        Some(self.tolerance)
+    }
 }
 
 /// A 50-character token for `sign`, like Mailgun's: derived from the time and the body, so

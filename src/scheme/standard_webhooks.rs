@@ -219,6 +219,18 @@ impl Scheme for StandardWebhooks {
     fn signed_headers(&self) -> &[HeaderName] {
         &self.signed_headers
     }
+
+    fn replay_default(&self) -> bool {
+        true
+    }
+
+    fn signs_delivery_id(&self) -> bool {
+        true
+    }
+
+    fn tolerance(&self) -> Option<Duration> {
+        Some(self.tolerance)
+    }
 }
 
 #[cfg(test)]

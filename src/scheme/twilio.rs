@@ -227,6 +227,11 @@ impl Scheme for Twilio {
     fn signed_headers(&self) -> &[HeaderName] {
         &self.signed_headers
     }
+
+    /// Twilio sends `I-Twilio-Idempotency-Token` with every request.
+    fn replay_default(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 
 mod flask;
 mod presets;
+mod replay;
 mod sdk;
 mod support;
 
@@ -331,18 +332,23 @@ async fn malformed_targets_hosts_and_chunking_are_400_and_never_forwarded() {
 async fn content_length_with_transfer_encoding_is_read_as_chunked_then_the_connection_closes() {
     let upstream = Upstream::start().await;
     let hookwall = Hookwall::start(&github_config(upstream.addr)).await;
-    let sig = github_signature(GITHUB_SECRET, BODY);
-    let body = std::str::from_utf8(BODY).unwrap();
-    let chunked = format!("{:x}\r\n{body}\r\n0\r\n\r\n", BODY.len());
-    for framing in [
+    let mut sent = Vec::new();
+    for (i, framing) in [
         "Content-Length: 4\r\nTransfer-Encoding: chunked\r\n",
         "Transfer-Encoding: chunked\r\nContent-Length: 4\r\n",
-    ] {
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        // Two distinct deliveries, so replay protection does not hold the second back.
+        let body = format!(r#"{{"zen":"framing","order":{i}}}"#);
+        let sig = github_signature(GITHUB_SECRET, body.as_bytes());
+        let chunked = format!("{:x}\r\n{body}\r\n0\r\n\r\n", body.len());
         // A signed chunked body, followed on the same connection by a second request.
         let request = format!(
             "POST /webhooks/github HTTP/1.1\r\nHost: a\r\nx-hub-signature-256: {sig}\r\n{framing}\r\n{chunked}\
              POST /webhooks/github HTTP/1.1\r\nHost: a\r\nx-hub-signature-256: {sig}\r\nContent-Length: {}\r\n\r\n{body}",
-            BODY.len()
+            body.len()
         );
         let answer = hookwall.raw(request.as_bytes()).await;
         assert_eq!(raw_status(&answer), 200, "{answer}");
@@ -351,8 +357,10 @@ async fn content_length_with_transfer_encoding_is_read_as_chunked_then_the_conne
             1,
             "the connection closes after one answer: {answer}"
         );
+        sent.push(body);
     }
     // A smuggling attempt: the length covers a prefix, the chunked body holds a request.
+    let sig = github_signature(GITHUB_SECRET, BODY);
     let smuggled = "GET /admin HTTP/1.1\r\nHost: a\r\n\r\n";
     let request = format!(
         "POST /webhooks/github HTTP/1.1\r\nHost: a\r\nx-hub-signature-256: {sig}\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{smuggled}\r\n0\r\n\r\n",
@@ -361,10 +369,10 @@ async fn content_length_with_transfer_encoding_is_read_as_chunked_then_the_conne
     assert_eq!(raw_status(&hookwall.raw(request.as_bytes()).await), 401);
     let seen = upstream.seen();
     assert_eq!(seen.len(), 2, "one request per connection: {seen:#?}");
-    for s in seen {
+    for (s, body) in seen.iter().zip(&sent) {
         assert_eq!(s.uri, "/webhooks/github");
-        assert_eq!(s.body, BODY);
-        assert_eq!(s.headers["content-length"], BODY.len().to_string().as_str());
+        assert_eq!(s.body, body.as_bytes());
+        assert_eq!(s.headers["content-length"], body.len().to_string().as_str());
         assert!(s.headers.get("transfer-encoding").is_none());
     }
 }
@@ -670,12 +678,13 @@ async fn with_hosts_configured_a_foreign_host_is_400_and_never_forwarded() {
         "max_body = \"64KiB\"\nhosts = [\"hooks.example.com\", \"hooks.example.com:8443\"]",
     );
     let hookwall = Hookwall::start(&config).await;
-    let sig = github_signature(GITHUB_SECRET, BODY);
-    let body = std::str::from_utf8(BODY).unwrap();
+    // A distinct delivery per request, so replay protection plays no part.
     let request = |host: &str| {
+        let body = format!(r#"{{"zen":"host","host":"{host}"}}"#);
+        let sig = github_signature(GITHUB_SECRET, body.as_bytes());
         format!(
             "POST /webhooks/github HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nx-hub-signature-256: {sig}\r\nContent-Length: {}\r\n\r\n{body}",
-            BODY.len()
+            body.len()
         )
     };
     for foreign in [

@@ -59,6 +59,8 @@ pub struct Behaviour {
     pub delay: Duration,
     pub body: &'static str,
     pub extra_headers: Vec<(&'static str, &'static str)>,
+    /// The first this many requests are answered 500 instead of `status`.
+    pub fail_first: usize,
 }
 
 impl Default for Behaviour {
@@ -68,6 +70,7 @@ impl Default for Behaviour {
             delay: Duration::ZERO,
             body: "upstream ok\n",
             extra_headers: Vec::new(),
+            fail_first: 0,
         }
     }
 }
@@ -107,18 +110,26 @@ impl Upstream {
                                 .await
                                 .map(|c| c.to_bytes())
                                 .unwrap_or_default();
-                            log.lock().unwrap().push(Seen {
-                                method: parts.method.to_string(),
-                                uri: parts.uri.to_string(),
-                                version: parts.version,
-                                headers: parts.headers,
-                                body,
-                            });
+                            let nth = {
+                                let mut seen = log.lock().unwrap();
+                                seen.push(Seen {
+                                    method: parts.method.to_string(),
+                                    uri: parts.uri.to_string(),
+                                    version: parts.version,
+                                    headers: parts.headers,
+                                    body,
+                                });
+                                seen.len() - 1
+                            };
                             tokio::time::sleep(behaviour.delay).await;
                             let mut res = Response::new(Full::new(Bytes::from_static(
                                 behaviour.body.as_bytes(),
                             )));
-                            *res.status_mut() = behaviour.status;
+                            *res.status_mut() = if nth < behaviour.fail_first {
+                                StatusCode::INTERNAL_SERVER_ERROR
+                            } else {
+                                behaviour.status
+                            };
                             for (k, v) in &behaviour.extra_headers {
                                 res.headers_mut().append(*k, v.parse().unwrap());
                             }
