@@ -157,6 +157,13 @@ pub fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             match config::load(path) {
                 Ok(config) => {
                     print!("{}", route_table(&config));
+                    if let config::ReplayStore::Redis { url } = &config.replay {
+                        println!(
+                            "replay store {}: {}",
+                            crate::replay::redact(url),
+                            redis_answers(url)
+                        );
+                    }
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(e) => {
@@ -174,6 +181,27 @@ pub fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
         Command::Sign(args) => sign(cli.config.as_deref(), &args),
         Command::Verify(args) => verify(need_config(cli.config.as_deref())?, &args),
     }
+}
+
+/// Whether the Redis replay store answers `PING`, as a phrase for `check`.
+fn redis_answers(url: &str) -> String {
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return "not checked (no runtime)".into();
+    };
+    runtime.block_on(async {
+        match crate::replay::RedisStore::new(url) {
+            Ok(store) => match store.ping().await {
+                Ok(()) => "answers".to_owned(),
+                Err(e) => format!(
+                    "DOES NOT ANSWER ({e}); routes with replay protection will answer 503 until it does"
+                ),
+            },
+            Err(e) => format!("unusable: {e}"),
+        }
+    })
 }
 
 fn need_config(path: Option<&Path>) -> Result<&Path, String> {

@@ -5,6 +5,7 @@
 
 mod flask;
 mod presets;
+mod redis;
 mod replay;
 mod sdk;
 mod support;
