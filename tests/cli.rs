@@ -1,6 +1,7 @@
-//! The `hookwall` binary as an operator uses it: `check` on the configs in `tests/fixtures/`,
-//! `sign` against an independent HMAC implementation, and a running proxy whose log output
-//! must never hold a secret, a signature or a body.
+//! The `hookwall` binary as an operator uses it: `check` on the configs in `tests/fixtures/`
+//! (one of them with a route for every provider), `sign` against independent HMAC
+//! computations and published vectors, `verify` on captured requests written here, and a
+//! running proxy whose log output must never hold a secret, a signature or a body.
 
 // clippy's allow-unwrap-in-tests covers `#[test]` functions only, not these helpers; in a
 // test binary a failed unwrap is a failed test with its location, which is what we want.
@@ -53,7 +54,11 @@ fn run_with_stdin(mut cmd: Command, input: &[u8]) -> Output {
         .spawn()
         .expect("spawn hookwall");
     let mut stdin = child.stdin.take().expect("stdin is piped");
-    stdin.write_all(input).expect("write stdin");
+    // A command that fails before reading stdin (an unset secret, a public-key scheme) may
+    // have exited already: a broken pipe is then expected, and its output tells the story.
+    if let Err(e) = stdin.write_all(input) {
+        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "write stdin: {e}");
+    }
     drop(stdin);
     child.wait_with_output().expect("wait for hookwall")
 }
@@ -550,6 +555,835 @@ fn sign_refuses_what_check_refuses() {
         text(&out.stderr),
         "hookwall: no route named `nope`; routes: github, custom, hooks\n"
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// every provider: `tests/fixtures/every-preset.toml` has one route per provider name
+
+/// What the secret variables of `every-preset.toml` hold in these tests.
+const PRESET_SECRET: &str = "fixture-preset-secret-77c1";
+/// `whsec_` + base64, as Standard Webhooks senders hand them out.
+const PRESET_WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const PRESET_VERIFY_TOKEN: &str = "fixture-verify-token-2b9e";
+
+/// The time the captures below are signed at, and checked at with `verify --at`.
+const SIGNED_AT: u64 = 1_700_000_000;
+
+fn every_preset() -> PathBuf {
+    fixtures().join("every-preset.toml")
+}
+
+/// `hookwall` with the variables `every-preset.toml` reads.
+fn presets_hookwall() -> Command {
+    let mut cmd = hookwall();
+    cmd.env("HOOKWALL_FIXTURE_PRESET_SECRET", PRESET_SECRET)
+        .env("HOOKWALL_FIXTURE_WHSEC_SECRET", PRESET_WHSEC)
+        .env("HOOKWALL_FIXTURE_VERIFY_TOKEN", PRESET_VERIFY_TOKEN);
+    cmd
+}
+
+/// The provider names `hookwall` knows, as its unknown-provider message lists them.
+fn known_providers() -> Vec<String> {
+    let stderr = check_fails("bad-unknown-provider.toml");
+    let first = stderr.lines().next().unwrap();
+    let list = first
+        .split("known providers: ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no provider list in {first}"));
+    list.split(", ").map(str::to_owned).collect()
+}
+
+/// The rows of a `check` route table: (route, provider column, the rest).
+fn route_rows(stdout: &str) -> Vec<(String, String, String)> {
+    stdout
+        .lines()
+        .skip(2)
+        .map(|line| {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            (
+                words[0].to_owned(),
+                words[4].to_owned(),
+                words[5..].join(" "),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn check_accepts_a_route_for_every_provider() {
+    let out = presets_hookwall()
+        .current_dir(root())
+        .args(["check", "--config", "tests/fixtures/every-preset.toml"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert_eq!(stderr, "");
+    let known = known_providers();
+    assert!(known.len() >= 30, "{known:?}");
+    assert!(
+        stdout.starts_with(&format!(
+            "tests/fixtures/every-preset.toml: ok: {} routes, ",
+            known.len()
+        )),
+        "{stdout}"
+    );
+    let rows = route_rows(&stdout);
+    assert_eq!(rows.len(), known.len(), "{stdout}");
+    for provider in &known {
+        let row = rows
+            .iter()
+            .find(|(_, p, _)| p.strip_suffix("+handshake").unwrap_or(p) == provider)
+            .unwrap_or_else(|| panic!("no route with provider {provider}:\n{stdout}"));
+        // Each route is named after its provider, so a misnamed one is easy to find.
+        assert_eq!(&row.0, provider, "{stdout}");
+    }
+    let column = |name: &str| {
+        rows.iter()
+            .find(|(n, _, _)| n == name)
+            .map(|(_, p, rest)| (p.clone(), rest.clone()))
+            .unwrap()
+    };
+    // Public-key routes name no secret; handshake routes say so.
+    assert!(column("discord").1.ends_with("1MiB public key"), "{stdout}");
+    assert!(
+        column("sendgrid").1.ends_with("1MiB public key"),
+        "{stdout}"
+    );
+    for name in ["meta", "trello", "asana", "zoom"] {
+        assert_eq!(column(name).0, format!("{name}+handshake"), "{stdout}");
+    }
+    assert!(column("svix")
+        .1
+        .ends_with("env var HOOKWALL_FIXTURE_WHSEC_SECRET"));
+    for value in [PRESET_SECRET, PRESET_WHSEC, PRESET_VERIFY_TOKEN] {
+        assert!(!stdout.contains(value), "a secret value printed:\n{stdout}");
+    }
+}
+
+#[test]
+fn the_readme_provider_table_lists_every_provider() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    // The names in the first cell of each table row, as `name` spans.
+    let mut listed = Vec::new();
+    for line in readme.lines().filter(|l| l.starts_with("| `")) {
+        let first = line.split('|').nth(1).unwrap_or("");
+        listed.extend(first.split('`').skip(1).step_by(2).map(str::to_owned));
+    }
+    for provider in known_providers() {
+        assert!(
+            listed.contains(&provider),
+            "README.md's provider table has no row for `{provider}`"
+        );
+    }
+}
+
+#[test]
+fn the_example_config_routes_check_once_uncommented() {
+    // proxy.toml.example keeps its extra routes commented out so that it runs with two
+    // variables; uncommented, each must still be valid.
+    let example = std::fs::read_to_string(root().join("proxy.toml.example")).unwrap();
+    let at = example
+        .find("# More senders.")
+        .expect("the example's section of commented-out routes");
+    let (head, tail) = example.split_at(at);
+    let keys = [
+        "name",
+        "path",
+        "upstream",
+        "provider",
+        "secret",
+        "tolerance",
+        "public_url",
+        "public_key",
+        "handshake",
+        "verify_token",
+    ];
+    let mut config = head.to_owned();
+    for line in tail.lines() {
+        let uncommented = line.strip_prefix("# ").unwrap_or(line);
+        let is_key = keys
+            .iter()
+            .any(|k| uncommented.starts_with(&format!("{k} = ")));
+        if uncommented == "[[route]]" || is_key {
+            if uncommented.starts_with("public_key = \"<") {
+                // Discord's placeholder, replaced by a real Ed25519 public key.
+                config.push_str(
+                    "public_key = \"03a107bff3ce10be1d70dd18e74bc09967e4d6309ba50d5f1ddc8664125531b8\"",
+                );
+            } else {
+                config.push_str(uncommented);
+            }
+        } else {
+            config.push_str(line);
+        }
+        config.push('\n');
+    }
+    let dir = temp_dir("example-uncommented");
+    let path = dir.join("proxy.toml");
+    std::fs::write(&path, config).unwrap();
+    let out = Command::new(BIN)
+        .env_remove("RUST_LOG")
+        .env("GITHUB_WEBHOOK_SECRET", "demo-github-secret-4f9a2c")
+        .env("CUSTOM_WEBHOOK_SECRET", "demo-custom-secret-8b3e1d")
+        .env("STRIPE_WEBHOOK_SECRET", "whsec_example0stripe0secret")
+        .env("SVIX_WEBHOOK_SECRET", PRESET_WHSEC)
+        .env("SLACK_SIGNING_SECRET", "example-slack-signing-secret")
+        .env("TWILIO_AUTH_TOKEN", "example-twilio-auth-token")
+        .env("META_APP_SECRET", "example-meta-app-secret")
+        .env("META_VERIFY_TOKEN", "example-meta-verify-token")
+        .arg("check")
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let providers: Vec<String> = route_rows(&stdout).into_iter().map(|r| r.1).collect();
+    assert_eq!(
+        providers,
+        [
+            "github",
+            "hmac",
+            "stripe",
+            "svix",
+            "slack",
+            "twilio",
+            "discord",
+            "meta+handshake"
+        ],
+        "{stdout}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Runs `hookwall sign` with `env` set and `body` on stdin.
+fn sign_env(env: &[(&str, &str)], args: &[&str], body: &[u8]) -> Output {
+    let mut cmd = hookwall();
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.arg("sign").args(args);
+    run_with_stdin(cmd, body)
+}
+
+fn sign_env_ok(env: &[(&str, &str)], args: &[&str], body: &[u8]) -> String {
+    let out = sign_env(env, args, body);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "sign {args:?}: {}",
+        text(&out.stderr)
+    );
+    assert_eq!(text(&out.stderr), "");
+    text(&out.stdout)
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// HMAC-SHA256 keyed with raw bytes (Standard Webhooks' decoded secret).
+fn hmac_sha256_key(key: &[u8], pieces: &[&[u8]]) -> Vec<u8> {
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key).unwrap();
+    for p in pieces {
+        mac.update(p);
+    }
+    mac.finalize().into_bytes().to_vec()
+}
+
+const PROVIDER_ARGS: [&str; 2] = ["--secret-env", "HOOKWALL_TEST_SIGN_SECRET"];
+
+#[test]
+fn sign_stripe_matches_an_independent_computation() {
+    let body = br#"{"id":"evt_1","type":"invoice.paid"}"#;
+    let out = sign_ok(
+        &[
+            "--provider",
+            "stripe",
+            PROVIDER_ARGS[0],
+            PROVIDER_ARGS[1],
+            "--timestamp",
+            "1700000000",
+        ],
+        body,
+    );
+    let mac = hex::encode(hmac_sha256(SIGN_SECRET, &[b"1700000000.", body]));
+    assert_eq!(out, format!("Stripe-Signature: t=1700000000,v1={mac}\n"));
+}
+
+#[test]
+fn sign_slack_matches_an_independent_computation() {
+    let body = b"token=x&team_id=T1&command=%2Fdeploy&text=prod";
+    let out = sign_ok(
+        &[
+            "--provider",
+            "slack",
+            PROVIDER_ARGS[0],
+            PROVIDER_ARGS[1],
+            "--timestamp",
+            "1700000000",
+        ],
+        body,
+    );
+    let mac = hex::encode(hmac_sha256(SIGN_SECRET, &[b"v0:1700000000:", body]));
+    assert_eq!(
+        out,
+        format!("X-Slack-Signature: v0={mac}\nX-Slack-Request-Timestamp: 1700000000\n")
+    );
+}
+
+#[test]
+fn sign_standard_webhooks_signs_the_given_id_with_the_decoded_secret() {
+    let body = br#"{"type":"user.created","data":{"id":"u_1"}}"#;
+    let env = [("HOOKWALL_TEST_WHSEC", PRESET_WHSEC)];
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(PRESET_WHSEC.strip_prefix("whsec_").unwrap())
+        .unwrap();
+    let mac = b64(&hmac_sha256_key(&key, &[b"msg_1.1700000000.", body]));
+    let want =
+        format!("Webhook-Signature: v1,{mac}\nWebhook-Timestamp: 1700000000\nWebhook-Id: msg_1\n");
+    // The aliases sign alike, and print the `webhook-*` family the route also accepts.
+    for provider in ["standard-webhooks", "svix", "clerk", "resend"] {
+        let out = sign_env_ok(
+            &env,
+            &[
+                "--provider",
+                provider,
+                "--secret-env",
+                "HOOKWALL_TEST_WHSEC",
+                "--timestamp",
+                "1700000000",
+                "--header",
+                "webhook-id: msg_1",
+            ],
+            body,
+        );
+        assert_eq!(out, want, "{provider}");
+    }
+
+    // The specification's published vector (standard-webhooks, libraries/python tests).
+    let out = sign_env_ok(
+        &env,
+        &[
+            "--provider",
+            "standard-webhooks",
+            "--secret-env",
+            "HOOKWALL_TEST_WHSEC",
+            "--timestamp",
+            "1614265330",
+            "--header",
+            "webhook-id: msg_p5jXN8AQM9LWM0D4loKWxJek",
+        ],
+        br#"{"test": 2432232314}"#,
+    );
+    assert!(
+        out.starts_with("Webhook-Signature: v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=\n"),
+        "{out}"
+    );
+}
+
+#[test]
+fn sign_twilio_signs_the_public_url_the_query_and_the_sorted_form() {
+    let body =
+        b"To=%2B18005551212&CallSid=CA1234567890ABCDE&From=%2B14158675310&Digits=1234&Digits=0000";
+    let out = sign_ok(
+        &[
+            "--provider",
+            "twilio",
+            PROVIDER_ARGS[0],
+            PROVIDER_ARGS[1],
+            "--public-url",
+            "https://example.com/hooks/twilio",
+            "--target",
+            "/hooks/twilio?foo=1&bar=2",
+            "--header",
+            "Content-Type: application/x-www-form-urlencoded",
+        ],
+        body,
+    );
+    // The URL with the query, then each decoded name and value, sorted by name then value.
+    let signed: &[u8] = b"https://example.com/hooks/twilio?foo=1&bar=2\
+        CallSidCA1234567890ABCDEDigits0000Digits1234From+14158675310To+18005551212";
+    let want = b64(&hmac_sha1(SIGN_SECRET, &[signed]));
+    assert_eq!(out, format!("X-Twilio-Signature: {want}\n"));
+
+    // Twilio's documented example (https://www.twilio.com/docs/usage/security).
+    let out = sign_env_ok(
+        &[("HOOKWALL_TEST_TWILIO_TOKEN", "12345")],
+        &[
+            "--provider",
+            "twilio",
+            "--secret-env",
+            "HOOKWALL_TEST_TWILIO_TOKEN",
+            "--public-url",
+            "https://example.com/myapp.php",
+            "--target",
+            "/hooks/twilio?foo=1&bar=2",
+            "--header",
+            "Content-Type: application/x-www-form-urlencoded",
+        ],
+        b"CallSid=CA1234567890ABCDE&Caller=%2B14158675310&Digits=1234&From=%2B14158675310&To=%2B18005551212",
+    );
+    assert_eq!(out, "X-Twilio-Signature: L/OH5YylLD5NRKLltdqwSvS0BnU=\n");
+
+    // Without the public URL there is nothing to sign.
+    let out = sign(
+        &["--provider", "twilio", PROVIDER_ARGS[0], PROVIDER_ARGS[1]],
+        body,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).starts_with("hookwall: --public-url: missing"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn sign_hubspot_signs_method_url_body_and_milliseconds() {
+    let body = br#"[{"eventId":1,"subscriptionType":"contact.creation"}]"#;
+    for (method, body) in [("POST", &body[..]), ("GET", &b""[..])] {
+        let out = sign_ok(
+            &[
+                "--provider",
+                "hubspot",
+                PROVIDER_ARGS[0],
+                PROVIDER_ARGS[1],
+                "--public-url",
+                "https://example.com/hooks/hubspot",
+                "--target",
+                "/hooks/hubspot?portalId=62515",
+                "--method",
+                method,
+                "--timestamp",
+                "1700000000",
+            ],
+            body,
+        );
+        let mac = b64(&hmac_sha256(
+            SIGN_SECRET,
+            &[
+                method.as_bytes(),
+                b"https://example.com/hooks/hubspot?portalId=62515",
+                body,
+                b"1700000000000",
+            ],
+        ));
+        assert_eq!(
+            out,
+            format!("X-Hubspot-Signature-V3: {mac}\nX-Hubspot-Request-Timestamp: 1700000000000\n"),
+            "{method}"
+        );
+    }
+}
+
+#[test]
+fn sign_refuses_public_key_schemes_with_a_clear_message() {
+    let config = every_preset();
+    for route in ["discord", "sendgrid"] {
+        let mut cmd = presets_hookwall();
+        cmd.arg("sign")
+            .arg("--config")
+            .arg(&config)
+            .args(["--route", route]);
+        let out = run_with_stdin(cmd, b"{\"type\":1}");
+        assert_eq!(out.status.code(), Some(1), "{route}");
+        assert_eq!(text(&out.stdout), "", "{route}");
+        assert_eq!(
+            text(&out.stderr),
+            format!(
+                "hookwall: provider `{route}` checks signatures with the sender's public key; \
+                 only the sender can sign\n"
+            )
+        );
+    }
+    // With --provider there is no public key to build the scheme from at all.
+    let out = sign(
+        &["--provider", "discord", PROVIDER_ARGS[0], PROVIDER_ARGS[1]],
+        b"{\"type\":1}",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stdout), "");
+    assert!(
+        text(&out.stderr).contains("public key"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// verify: captured requests, written with CRLF line endings into a temporary folder
+
+/// A fresh folder for one test's files.
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("hookwall-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A raw HTTP/1.1 request as a sender puts it on the wire, with `Content-Length`.
+fn capture(method: &str, target: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
+    let mut head = format!("{method} {target} HTTP/1.1\r\nHost: hooks.example.com\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    let mut bytes = head.into_bytes();
+    bytes.extend_from_slice(body);
+    bytes
+}
+
+/// Runs `hookwall verify` on `every-preset.toml` with a capture; returns (exit code, stdout).
+fn verify_capture(dir: &Path, file: &str, bytes: &[u8], extra: &[&str]) -> (i32, String) {
+    let path = dir.join(file);
+    std::fs::write(&path, bytes).unwrap();
+    let out = presets_hookwall()
+        .arg("verify")
+        .arg("--config")
+        .arg(every_preset())
+        .args(extra)
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(text(&out.stderr), "", "verify {file}");
+    (out.status.code().unwrap(), text(&out.stdout))
+}
+
+const GITHUB_DELIVERY: &str = "72d3162e-cc78-11e3-81ab-4c9367dc0958";
+const GITHUB_BODY: &[u8] =
+    br#"{"action":"opened","number":1,"repository":{"full_name":"octo-org/octo-repo"}}"#;
+
+fn github_capture(target: &str, body: &[u8]) -> Vec<u8> {
+    let signature = format!(
+        "sha256={}",
+        hex::encode(hmac_sha256(PRESET_SECRET, &[GITHUB_BODY]))
+    );
+    capture(
+        "POST",
+        target,
+        &[
+            ("Content-Type", "application/json"),
+            ("X-GitHub-Event", "pull_request"),
+            ("X-GitHub-Delivery", GITHUB_DELIVERY),
+            ("X-Hub-Signature-256", &signature),
+        ],
+        body,
+    )
+}
+
+#[test]
+fn verify_walks_a_good_github_capture_through_every_step() {
+    let dir = temp_dir("verify-github");
+    let bytes = github_capture("/hooks/github", GITHUB_BODY);
+    assert!(bytes.windows(4).any(|w| w == b"\r\n\r\n"));
+    let n = GITHUB_BODY.len();
+    let want = format!(
+        "ok   request: POST /hooks/github ({n} bytes of body)\n\
+         ok   route: github (= /hooks/github), provider github\n\
+         ok   method: POST (allowed: POST)\n\
+         ok   size: {n} bytes, limit 1MiB\n     \
+         header x-hub-signature-256: present\n\
+         ok   signature: verified with slot 0 (env var HOOKWALL_FIXTURE_PRESET_SECRET), \
+         delivery id {GITHUB_DELIVERY}\n"
+    );
+    let (code, stdout) = verify_capture(&dir, "github.http", &bytes, &[]);
+    assert_eq!((code, stdout.as_str()), (0, want.as_str()));
+
+    // The same request from stdin, and with its body sent chunked.
+    let mut cmd = presets_hookwall();
+    cmd.arg("verify")
+        .arg("--config")
+        .arg(every_preset())
+        .arg("-");
+    let out = run_with_stdin(cmd, &bytes);
+    assert_eq!(
+        (out.status.code(), text(&out.stdout)),
+        (Some(0), want.clone())
+    );
+
+    let text_bytes = text(&bytes);
+    let (head, _) = text_bytes.split_once("\r\n\r\n").unwrap();
+    let head = head.replace(
+        &format!("Content-Length: {n}"),
+        "Transfer-Encoding: chunked",
+    );
+    let (a, b) = GITHUB_BODY.split_at(20);
+    let mut chunked = format!("{head}\r\n\r\n{:x}\r\n", a.len()).into_bytes();
+    chunked.extend_from_slice(a);
+    chunked.extend_from_slice(format!("\r\n{:x}\r\n", b.len()).as_bytes());
+    chunked.extend_from_slice(b);
+    chunked.extend_from_slice(b"\r\n0\r\n\r\n");
+    let (code, stdout) = verify_capture(&dir, "github-chunked.http", &chunked, &[]);
+    assert_eq!((code, stdout.as_str()), (0, want.as_str()));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn verify_names_the_failing_step() {
+    let dir = temp_dir("verify-failures");
+    let n = GITHUB_BODY.len();
+    let passed = |target: &str, route: &str, provider: &str| {
+        format!(
+            "ok   request: POST {target} ({n} bytes of body)\n\
+             ok   route: {route} (= {target}), provider {provider}\n\
+             ok   method: POST (allowed: POST)\n\
+             ok   size: {n} bytes, limit 1MiB\n"
+        )
+    };
+
+    // One byte of the body changed after signing.
+    let tampered = String::from_utf8(GITHUB_BODY.to_vec())
+        .unwrap()
+        .replace("opened", "closed");
+    let bytes = github_capture("/hooks/github", tampered.as_bytes());
+    let (code, stdout) = verify_capture(&dir, "tampered.http", &bytes, &[]);
+    assert_eq!(code, 1, "{stdout}");
+    let head = passed("/hooks/github", "github", "github")
+        + "     header x-hub-signature-256: present\n"
+        + "FAIL signature: signature_mismatch — ";
+    assert!(stdout.starts_with(&head), "{stdout}");
+    assert_eq!(stdout.lines().count(), 6, "{stdout}");
+
+    // A path no route has.
+    let bytes = github_capture("/hooks/nowhere", GITHUB_BODY);
+    let (code, stdout) = verify_capture(&dir, "no-route.http", &bytes, &[]);
+    assert_eq!(
+        (code, stdout.as_str()),
+        (
+            1,
+            format!(
+                "ok   request: POST /hooks/nowhere ({n} bytes of body)\n\
+                 FAIL route: no route matches /hooks/nowhere (404, reason no_route)\n"
+            )
+            .as_str()
+        )
+    );
+
+    // The path of another route: GitHub's signature means nothing to GitLab's check.
+    let bytes = github_capture("/hooks/gitlab", GITHUB_BODY);
+    let (code, stdout) = verify_capture(&dir, "other-route.http", &bytes, &[]);
+    assert_eq!(code, 1, "{stdout}");
+    let head = passed("/hooks/gitlab", "gitlab", "gitlab")
+        + "     header x-gitlab-token: absent\n"
+        + "FAIL signature: missing_signature — ";
+    assert!(stdout.starts_with(&head), "{stdout}");
+
+    // A target the proxy refuses before routing.
+    let bytes = github_capture("/hooks/../hooks/github", GITHUB_BODY);
+    let (code, stdout) = verify_capture(&dir, "dot-segment.http", &bytes, &[]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stdout.lines().nth(1).unwrap().starts_with("FAIL target: ")
+            && stdout.contains("reason target_dot_segment"),
+        "{stdout}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn verify_checks_a_slack_timestamp_as_of_now_or_as_of_at() {
+    let dir = temp_dir("verify-slack");
+    let body = b"token=x&team_id=T1&command=%2Fdeploy&text=prod";
+    let ts = SIGNED_AT.to_string();
+    let signature = format!(
+        "v0={}",
+        hex::encode(hmac_sha256(
+            PRESET_SECRET,
+            &[format!("v0:{ts}:").as_bytes(), body]
+        ))
+    );
+    let bytes = capture(
+        "POST",
+        "/hooks/slack",
+        &[
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("X-Slack-Request-Timestamp", &ts),
+            ("X-Slack-Signature", &signature),
+        ],
+        body,
+    );
+    let steps = format!(
+        "ok   request: POST /hooks/slack ({n} bytes of body)\n\
+         ok   route: slack (= /hooks/slack), provider slack\n\
+         ok   method: POST (allowed: POST)\n\
+         ok   size: {n} bytes, limit 1MiB\n     \
+         header x-slack-signature: present\n     \
+         header x-slack-request-timestamp: present\n",
+        n = body.len()
+    );
+
+    // Signed in 2023: stale now.
+    let (code, stdout) = verify_capture(&dir, "slack.http", &bytes, &[]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stdout.starts_with(&format!(
+            "{steps}FAIL signature: timestamp_out_of_tolerance — "
+        )),
+        "{stdout}"
+    );
+    assert!(stdout.contains("--at"), "the hint names --at: {stdout}");
+
+    // As of the capture's time it verifies; the window is 5 minutes either way, edges
+    // included.
+    let ok = format!(
+        "{steps}ok   signature: verified with slot 0 (env var HOOKWALL_FIXTURE_PRESET_SECRET)\n"
+    );
+    for (at, passes) in [
+        (SIGNED_AT, true),
+        (SIGNED_AT + 300, true),
+        (SIGNED_AT + 301, false),
+        (SIGNED_AT - 300, true),
+        (SIGNED_AT - 301, false),
+    ] {
+        let at = at.to_string();
+        let (code, stdout) = verify_capture(&dir, "slack.http", &bytes, &["--at", &at]);
+        if passes {
+            assert_eq!((code, stdout.as_str()), (0, ok.as_str()), "--at {at}");
+        } else {
+            assert_eq!(code, 1, "--at {at}: {stdout}");
+            assert!(
+                stdout.contains("FAIL signature: timestamp_out_of_tolerance"),
+                "--at {at}: {stdout}"
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The lines `hookwall sign` printed, as header pairs.
+fn header_lines(out: &str) -> Vec<(String, String)> {
+    out.lines()
+        .map(|l| {
+            let (k, v) = l.split_once(": ").unwrap();
+            (k.to_owned(), v.to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn sign_output_passes_verify_for_every_route_and_a_changed_body_does_not() {
+    let dir = temp_dir("sign-verify-every-route");
+    let config = every_preset();
+    let at = SIGNED_AT.to_string();
+    // Every body carries "evt_1", which the tampered copy changes to "evt_2".
+    let json = br#"{"id":"evt_1","type":"thing.created","data":{"n":1}}"#.to_vec();
+    let form = b"EventId=evt_1&CallStatus=completed&From=%2B14158675310".to_vec();
+    let linear = format!(
+        r#"{{"id":"evt_1","action":"create","webhookTimestamp":{}}}"#,
+        SIGNED_AT * 1000
+    )
+    .into_bytes();
+    let mut checked = 0;
+    for provider in known_providers() {
+        let route = provider.as_str();
+        if matches!(route, "discord" | "sendgrid") {
+            continue; // public keys: only the sender can sign
+        }
+        let mut request_headers: Vec<(String, String)> = Vec::new();
+        let body = match route {
+            "twilio" => {
+                request_headers.push((
+                    "Content-Type".into(),
+                    "application/x-www-form-urlencoded".into(),
+                ));
+                form.clone()
+            }
+            "linear" => linear.clone(),
+            _ => {
+                request_headers.push(("Content-Type".into(), "application/json".into()));
+                json.clone()
+            }
+        };
+        if route == "hmac" {
+            request_headers.push(("X-Delivery".into(), "delivery-7".into()));
+        }
+        let target = format!("/hooks/{route}");
+        let mut args = vec![
+            "sign".to_owned(),
+            "--config".to_owned(),
+            config.to_str().unwrap().to_owned(),
+            "--route".to_owned(),
+            route.to_owned(),
+            "--timestamp".to_owned(),
+            at.clone(),
+            "--target".to_owned(),
+            target.clone(),
+        ];
+        for (k, v) in &request_headers {
+            args.push("--header".into());
+            args.push(format!("{k}: {v}"));
+        }
+        let mut cmd = presets_hookwall();
+        cmd.args(&args);
+        let out = run_with_stdin(cmd, &body);
+        assert_eq!(out.status.code(), Some(0), "{route}: {}", text(&out.stderr));
+        let signed = header_lines(&text(&out.stdout));
+
+        // Mailgun's three values go into the body; every other scheme's into headers.
+        let (headers, body, body_signed) = if route == "mailgun" {
+            let field = |name: &str| {
+                signed
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.clone())
+                    .unwrap()
+            };
+            let body = format!(
+                r#"{{"signature":{{"timestamp":"{}","token":"{}","signature":"{}"}},"event-data":{{"id":"evt_1","event":"delivered"}}}}"#,
+                field("Timestamp"),
+                field("Token"),
+                field("Signature")
+            );
+            (request_headers.clone(), body.into_bytes(), false)
+        } else {
+            // The signed headers, and those of the request that `sign` did not print again.
+            let mut headers: Vec<(String, String)> = request_headers
+                .iter()
+                .filter(|(k, _)| !signed.iter().any(|(s, _)| s.eq_ignore_ascii_case(k)))
+                .cloned()
+                .collect();
+            headers.extend(signed.iter().cloned());
+            // GitLab's token does not cover the body either.
+            (headers, body, route != "gitlab")
+        };
+        let header_refs: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+
+        let bytes = capture("POST", &target, &header_refs, &body);
+        let (code, stdout) = verify_capture(&dir, &format!("{route}.http"), &bytes, &["--at", &at]);
+        assert_eq!(code, 0, "{route}:\n{stdout}");
+        let last = stdout.lines().last().unwrap();
+        assert!(
+            last.starts_with("ok   signature: verified with slot 0 (env var HOOKWALL_FIXTURE_"),
+            "{route}: {stdout}"
+        );
+
+        let tampered = String::from_utf8(body).unwrap().replace("evt_1", "evt_2");
+        let bytes = capture("POST", &target, &header_refs, tampered.as_bytes());
+        let (code, stdout) = verify_capture(
+            &dir,
+            &format!("{route}-tampered.http"),
+            &bytes,
+            &["--at", &at],
+        );
+        if body_signed {
+            assert_eq!(code, 1, "{route}: a changed body verified:\n{stdout}");
+            assert!(
+                stdout.contains("FAIL signature: signature_mismatch"),
+                "{route}: {stdout}"
+            );
+        } else {
+            // Mailgun and GitLab: a known limitation (README), checked so it stays known.
+            assert_eq!(code, 0, "{route}:\n{stdout}");
+        }
+        checked += 1;
+    }
+    assert!(checked >= 28, "only {checked} routes checked");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 // ---------------------------------------------------------------------------------------

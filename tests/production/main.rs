@@ -1,0 +1,1342 @@
+//! Production features end to end: the admin listener's metrics, health and readiness;
+//! reload (in-process and by SIGHUP to the real binary); shadow mode; a unix-socket upstream
+//! served by a real gunicorn; the unix-socket and TLS listeners; https upstreams with a test
+//! CA; the connection limit; the keep-alive idle timeout; request ids. Every test asserts
+//! what the upstream saw as well as what the client got, and every wait is bounded.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use hookwall::config::Listen;
+use support::{
+    closes_within, eventually, exchange, expect, flask_count, github_signature, post_unix,
+    raw_request, read_response, reserved_port, start_binary, start_gunicorn, tls_connect,
+    wait_for_socket, within, Behaviour, Hookwall, Scrape, TempDir, TestCa, Upstream, DELAY_HEADER,
+    SECRET_A, SECRET_B, SECRET_OLD,
+};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+const BODY: &[u8] = br#"{"action":"opened","number":42}"#;
+
+/// A `[server]` table for in-process tests: a free port, a short shutdown.
+fn server(extra: &str) -> String {
+    format!("[server]\nlisten = \"127.0.0.1:0\"\nshutdown_timeout = \"2s\"\n{extra}\n")
+}
+
+/// A GitHub route named `name` at `path`, with `secret` (a TOML secret value).
+fn github_route(name: &str, path: &str, upstream: &str, secret: &str, extra: &str) -> String {
+    format!(
+        r#"
+[[route]]
+name = "{name}"
+path = "{path}"
+upstream = "{upstream}"
+provider = "github"
+secret = {secret}
+{extra}
+"#
+    )
+}
+
+const FILE_A: &str = r#"{ file = "a.secret" }"#;
+const FILE_B: &str = r#"{ file = "b.secret" }"#;
+
+fn sig(secret: &str, body: &[u8]) -> String {
+    github_signature(secret, body)
+}
+
+// ---------------------------------------------------------------------------------------
+// Metrics, health, readiness
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn metrics_match_a_known_mix_of_traffic_exactly() {
+    let upstream = Upstream::start_with(
+        Behaviour {
+            status: http::StatusCode::ACCEPTED,
+            body: "queued\n",
+        },
+        None,
+    )
+    .await;
+    let dir = TempDir::new();
+    dir.write_secrets();
+    let origin = format!("http://{}", upstream.addr);
+    let config = dir.write(
+        "hookwall.toml",
+        &format!(
+            "{}{}\n[[route]]\nname = \"stripe\"\npath = \"/webhooks/stripe\"\nupstream = \"{origin}\"\n\
+             provider = \"stripe\"\nsecret = {{ file = \"stripe.secret\" }}\n",
+            server(""),
+            // A rotation list: slot 0 is the new secret, slot 1 the old one.
+            github_route(
+                "github",
+                "/webhooks/github",
+                &origin,
+                r#"[{ file = "a.secret" }, { file = "old.secret" }]"#,
+                ""
+            ),
+        ),
+    );
+    let hookwall = Hookwall::start(&config).await;
+
+    // 3 verified: two with the new secret (slot 0), one with the old (slot 1); the last one
+    // is slow, to see it in flight.
+    for (i, secret) in [SECRET_A, SECRET_A].iter().enumerate() {
+        let body = format!(r#"{{"n":{i}}}"#);
+        let res = hookwall
+            .post(
+                "/webhooks/github",
+                body.as_bytes(),
+                &[("x-hub-signature-256", &sig(secret, body.as_bytes()))],
+            )
+            .await;
+        assert_eq!(res.status(), 202, "{}", res.text());
+        assert_eq!(res.text(), "queued\n");
+    }
+    let slow = {
+        let addr = hookwall.addr();
+        let signature = sig(SECRET_OLD, BODY);
+        tokio::spawn(async move {
+            let stream = TcpStream::connect(addr).await.unwrap();
+            let req = support::build(
+                "POST",
+                "/webhooks/github",
+                BODY,
+                &[("x-hub-signature-256", &signature), (DELAY_HEADER, "600")],
+                &addr.to_string(),
+            );
+            support::send(stream, req).await
+        })
+    };
+    eventually(5.0, "the slow request to reach the upstream", || {
+        upstream.hits() == 3
+    })
+    .await;
+    let during = hookwall.scrape().await;
+    assert_eq!(during.get("hookwall_in_flight_requests", &[]), Some(1.0));
+    let res = within(5.0, "the slow request", slow).await.unwrap();
+    assert_eq!(res.status(), 202);
+
+    // 2 unsigned (one per route), 1 bad signature, 1 unknown path, 1 wrong method.
+    let unsigned = hookwall.post("/webhooks/github", BODY, &[]).await;
+    assert_eq!(unsigned.status(), 401);
+    let unsigned = hookwall.post("/webhooks/stripe", BODY, &[]).await;
+    assert_eq!(unsigned.status(), 401);
+    let bad = hookwall
+        .post(
+            "/webhooks/github",
+            BODY,
+            &[("x-hub-signature-256", &sig("not-the-secret-at-all", BODY))],
+        )
+        .await;
+    assert_eq!(bad.status(), 401);
+    let missing = hookwall.post("/webhooks/nope", BODY, &[]).await;
+    assert_eq!(missing.status(), 404);
+    let wrong = hookwall.request("GET", "/webhooks/github", b"", &[]).await;
+    assert_eq!(wrong.status(), 405);
+
+    // The upstream saw the three verified requests and nothing else.
+    let seen = upstream.seen();
+    assert_eq!(seen.len(), 3, "{seen:#?}");
+    for s in &seen {
+        assert_eq!(s.uri, "/webhooks/github");
+        assert_eq!(s.header("x-hookwall-verified"), Some("github"));
+    }
+    assert_eq!(seen[2].body, BODY);
+
+    let res = hookwall.admin_get("/metrics").await;
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.header("content-type")
+            .unwrap()
+            .starts_with("application/openmetrics-text"),
+        "{:?}",
+        res.headers
+    );
+    let text = res.text();
+    assert!(text.trim_end().ends_with("# EOF"), "{text}");
+    let scrape = Scrape::parse(&text);
+
+    let gh = |outcome: &'static str, reason: &'static str| {
+        [
+            ("route", "github"),
+            ("provider", "github"),
+            ("outcome", outcome),
+            ("reason", reason),
+        ]
+    };
+    assert_eq!(
+        scrape.family("hookwall_requests_total"),
+        expect(&[
+            (&gh("forwarded", ""), 3.0),
+            (&gh("rejected", "missing_signature"), 1.0),
+            (&gh("rejected", "signature_mismatch"), 1.0),
+            (&gh("rejected", "method_not_allowed"), 1.0),
+            (
+                &[
+                    ("route", "stripe"),
+                    ("provider", "stripe"),
+                    ("outcome", "rejected"),
+                    ("reason", "missing_signature"),
+                ],
+                1.0
+            ),
+            (
+                &[
+                    ("route", "-"),
+                    ("provider", "-"),
+                    ("outcome", "rejected"),
+                    ("reason", "no_route"),
+                ],
+                1.0
+            ),
+        ]),
+        "{text}"
+    );
+    assert_eq!(
+        scrape.family("hookwall_upstream_responses_total"),
+        expect(&[(&[("route", "github"), ("code", "202")], 3.0)]),
+        "{text}"
+    );
+    assert_eq!(
+        scrape.family("hookwall_secret_slot_matches_total"),
+        expect(&[
+            (&[("route", "github"), ("slot", "0")], 2.0),
+            (&[("route", "github"), ("slot", "1")], 1.0),
+        ]),
+        "{text}"
+    );
+    assert_eq!(
+        scrape.family("hookwall_build_info"),
+        expect(&[(&[("version", env!("CARGO_PKG_VERSION"))], 1.0)]),
+        "{text}"
+    );
+    assert_eq!(scrape.get("hookwall_in_flight_requests", &[]), Some(0.0));
+    assert!(
+        scrape.family("hookwall_config_reloads_total").is_empty(),
+        "no reload happened: {text}"
+    );
+    // Histograms: one observation per request, by route; the +Inf bucket equals the count.
+    assert_eq!(
+        scrape.family("hookwall_request_duration_seconds_count"),
+        expect(&[
+            (&[("route", "github")], 6.0),
+            (&[("route", "stripe")], 1.0),
+            (&[("route", "-")], 1.0),
+        ]),
+        "{text}"
+    );
+    assert_eq!(
+        scrape.family("hookwall_upstream_duration_seconds_count"),
+        expect(&[(&[("route", "github")], 3.0)]),
+        "{text}"
+    );
+    for (family, route, count) in [
+        ("hookwall_request_duration_seconds", "github", 6.0),
+        ("hookwall_request_duration_seconds", "-", 1.0),
+        ("hookwall_upstream_duration_seconds", "github", 3.0),
+    ] {
+        assert_eq!(
+            scrape.get(
+                &format!("{family}_bucket"),
+                &[("route", route), ("le", "+Inf")]
+            ),
+            Some(count),
+            "{family} {route}"
+        );
+        let buckets: Vec<f64> = scrape
+            .family(&format!("{family}_bucket"))
+            .into_iter()
+            .filter(|(l, _)| l["route"] == route)
+            .map(|(_, v)| v)
+            .collect();
+        assert_eq!(buckets.len(), 17, "16 finite buckets and +Inf: {text}");
+    }
+    // The slow request alone took 0.6 s at the upstream.
+    let upstream_sum = scrape
+        .get(
+            "hookwall_upstream_duration_seconds_sum",
+            &[("route", "github")],
+        )
+        .unwrap();
+    assert!(upstream_sum >= 0.6, "{upstream_sum}");
+}
+
+#[tokio::test]
+async fn healthz_readyz_and_unknown_admin_paths() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new();
+    dir.write_secrets();
+    let config = dir.write(
+        "hookwall.toml",
+        &format!(
+            "{}{}",
+            server(""),
+            github_route(
+                "github",
+                "/webhooks/github",
+                &format!("http://{}", upstream.addr),
+                FILE_A,
+                ""
+            )
+        ),
+    );
+    let hookwall = Hookwall::start(&config).await;
+    let res = hookwall.admin_get("/healthz").await;
+    assert_eq!((res.status(), res.text().as_str()), (200, "ok\n"));
+    let res = hookwall.admin_get("/readyz").await;
+    assert_eq!((res.status(), res.text().as_str()), (200, "ready\n"));
+    for path in ["/", "/nope", "/metrics/x", "/webhooks/github"] {
+        assert_eq!(hookwall.admin_get(path).await.status(), 404, "{path}");
+    }
+    // The admin listener is not the proxy: nothing went upstream.
+    assert_eq!(upstream.hits(), 0);
+}
+
+#[tokio::test]
+async fn readyz_with_upstream_checks_names_the_route_whose_upstream_is_down() {
+    let up = Upstream::start().await;
+    // `down` is bound but not listening: connections are refused until it listens.
+    let (socket, down) = reserved_port();
+    let dir = TempDir::new();
+    dir.write_secrets();
+    let config = dir.write(
+        "hookwall.toml",
+        &format!(
+            "{}[admin]\nlisten = \"127.0.0.1:9\"\nreadyz_upstreams = true\n{}{}",
+            server(""),
+            github_route(
+                "app",
+                "/webhooks/app",
+                &format!("http://{}", up.addr),
+                FILE_A,
+                ""
+            ),
+            github_route(
+                "billing",
+                "/webhooks/billing",
+                &format!("http://{down}"),
+                FILE_A,
+                ""
+            ),
+        ),
+    );
+    let hookwall = Hookwall::start(&config).await;
+    let res = hookwall.admin_get("/readyz").await;
+    assert_eq!(res.status(), 503);
+    assert_eq!(res.text(), "upstreams unreachable: billing\n");
+    // Liveness does not depend on upstreams.
+    assert_eq!(hookwall.admin_get("/healthz").await.status(), 200);
+
+    let listener = socket.listen(16).unwrap();
+    let billing = Upstream::on(listener, Behaviour::default(), None);
+    let res = hookwall.admin_get("/readyz").await;
+    assert_eq!((res.status(), res.text().as_str()), (200, "ready\n"));
+    // A probe is a connection, not a request: neither upstream saw one.
+    assert_eq!((up.hits(), billing.hits()), (0, 0));
+}
+
+// ---------------------------------------------------------------------------------------
+// Reload
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn reload_swaps_secret_and_adds_route_without_failing_the_request_in_flight() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new();
+    dir.write_secrets();
+    let origin = format!("http://{}", upstream.addr);
+    let config = dir.write(
+        "hookwall.toml",
+        &format!(
+            "{}{}",
+            server(""),
+            github_route("github", "/webhooks/github", &origin, FILE_A, "")
+        ),
+    );
+    let hookwall = Hookwall::start(&config).await;
+
+    // A request verified with the old secret, held by a slow upstream across the reload.
+    let in_flight = {
+        let addr = hookwall.addr();
+        let signature = sig(SECRET_A, BODY);
+        tokio::spawn(async move {
+            let stream = TcpStream::connect(addr).await.unwrap();
+            let req = support::build(
+                "POST",
+                "/webhooks/github",
+                BODY,
+                &[("x-hub-signature-256", &signature), (DELAY_HEADER, "800")],
+                &addr.to_string(),
+            );
+            support::send(stream, req).await
+        })
+    };
+    eventually(5.0, "the slow request to reach the upstream", || {
+        upstream.hits() == 1
+    })
+    .await;
+
+    dir.write(
+        "hookwall.toml",
+        &format!(
+            "{}{}{}",
+            server(""),
+            github_route("github", "/webhooks/github", &origin, FILE_B, ""),
+            github_route("new", "/webhooks/new", &origin, FILE_A, ""),
+        ),
+    );
+    assert!(hookwall.reload(), "a valid config reloads");
+    assert!(
+        !in_flight.is_finished(),
+        "the slow request is still in flight"
+    );
+
+    let old = hookwall
+        .post(
+            "/webhooks/github",
+            b"after",
+            &[("x-hub-signature-256", &sig(SECRET_A, b"after"))],
+        )
+        .await;
+    assert_eq!(old.status(), 401, "the old secret no longer verifies");
+    let new = hookwall
+        .post(
+            "/webhooks/github",
+            b"after-b",
+            &[("x-hub-signature-256", &sig(SECRET_B, b"after-b"))],
+        )
+        .await;
+    assert_eq!(new.status(), 200, "the new secret verifies");
+    let added = hookwall
+        .post(
+            "/webhooks/new",
+            b"added",
+            &[("x-hub-signature-256", &sig(SECRET_A, b"added"))],
+        )
+        .await;
+    assert_eq!(added.status(), 200, "the new route serves");
+
+    let res = within(5.0, "the request in flight", in_flight)
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "the reload did not fail it");
+    assert_eq!(res.text(), "upstream ok\n");
+
+    let seen: Vec<(String, String)> = upstream
+        .seen()
+        .into_iter()
+        .map(|s| (s.uri, String::from_utf8_lossy(&s.body).into_owned()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (
+                "/webhooks/github".into(),
+                String::from_utf8_lossy(BODY).into()
+            ),
+            ("/webhooks/github".into(), "after-b".into()),
+            ("/webhooks/new".into(), "added".into()),
+        ]
+    );
+    let scrape = hookwall.scrape().await;
+    assert_eq!(
+        scrape.family("hookwall_config_reloads_total"),
+        expect(&[(&[("result", "ok")], 1.0)])
+    );
+}
+
+#[tokio::test]
+async fn a_broken_reload_keeps_the_old_config_and_is_counted() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new();
+    dir.write_secrets();
+    let origin = format!("http://{}", upstream.addr);
+    let good = format!(
+        "{}{}",
+        server(""),
+        github_route("github", "/webhooks/github", &origin, FILE_A, "")
+    );
+    let config = dir.write("hookwall.toml", &good);
+    let hookwall = Hookwall::start(&config).await;
+
+    // A syntax error, then a valid file whose new secret file does not exist.
+    dir.write("hookwall.toml", &format!("{good}\n[[route]\n"));
+    assert!(!hookwall.reload());
+    dir.write(
+        "hookwall.toml",
+        &format!(
+            "{}{}{}",
+            server(""),
+            github_route(
+                "github",
+                "/webhooks/github",
+                &origin,
+                r#"{ file = "missing.secret" }"#,
+                ""
+            ),
+            github_route("new", "/webhooks/new", &origin, FILE_A, ""),
+        ),
+    );
+    assert!(!hookwall.reload());
+
+    let res = hookwall
+        .post(
+            "/webhooks/github",
+            BODY,
+            &[("x-hub-signature-256", &sig(SECRET_A, BODY))],
+        )
+        .await;
+    assert_eq!(res.status(), 200, "the old config keeps serving");
+    let res = hookwall
+        .post(
+            "/webhooks/new",
+            BODY,
+            &[("x-hub-signature-256", &sig(SECRET_A, BODY))],
+        )
+        .await;
+    assert_eq!(res.status(), 404, "nothing of the broken config applies");
+    assert_eq!(upstream.hits(), 1);
+    assert_eq!(upstream.last().uri, "/webhooks/github");
+
+    let scrape = hookwall.scrape().await;
+    assert_eq!(
+        scrape.family("hookwall_config_reloads_total"),
+        expect(&[(&[("result", "error")], 2.0)])
+    );
+}
+
+#[tokio::test]
+async fn sighup_reloads_the_real_binary_and_sigterm_stops_it() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new();
+    dir.write_secrets();
+    let origin = format!("http://{}", upstream.addr);
+    // Unix sockets for both listeners: no port to race for.
+    let public = dir.join("hw.sock");
+    let admin = dir.join("admin.sock");
+    let head = format!(
+        "[server]\nlisten = \"unix:{}\"\nshutdown_timeout = \"2s\"\n\n[admin]\nlisten = \"unix:{}\"\n",
+        public.display(),
+        admin.display()
+    );
+    let config = dir.write(
+        "hookwall.toml",
+        &format!(
+            "{head}{}",
+            github_route("github", "/webhooks/github", &origin, FILE_A, "")
+        ),
+    );
+    let mut hookwall = start_binary(&config, &public, &[]).await;
+    wait_for_socket(&admin, 10.0, "hookwall's admin listener").await;
+
+    let signed_a = sig(SECRET_A, BODY);
+    let signed_b = sig(SECRET_B, BODY);
+    let res = post_unix(
+        &public,
+        "/webhooks/github",
+        BODY,
+        &[("x-hub-signature-256", &signed_a)],
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+
+    dir.write(
+        "hookwall.toml",
+        &format!(
+            "{head}{}{}",
+            github_route("github", "/webhooks/github", &origin, FILE_B, ""),
+            github_route("new", "/webhooks/new", &origin, FILE_B, ""),
+        ),
+    );
+    hookwall.signal("HUP");
+    eventually(10.0, "the \"config reloaded\" log line", || {
+        hookwall
+            .stderr()
+            .iter()
+            .any(|l| l.contains("config reloaded"))
+    })
+    .await;
+    let line = hookwall
+        .stderr()
+        .into_iter()
+        .find(|l| l.contains("config reloaded"))
+        .unwrap();
+    assert!(line.contains("routes=2"), "{line}");
+
+    let res = post_unix(
+        &public,
+        "/webhooks/github",
+        BODY,
+        &[("x-hub-signature-256", &signed_a)],
+    )
+    .await;
+    assert_eq!(res.status(), 401, "the old secret is gone");
+    let res = post_unix(
+        &public,
+        "/webhooks/github",
+        BODY,
+        &[("x-hub-signature-256", &signed_b)],
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let res = post_unix(
+        &public,
+        "/webhooks/new",
+        BODY,
+        &[("x-hub-signature-256", &signed_b)],
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let uris: Vec<String> = upstream.seen().into_iter().map(|s| s.uri).collect();
+    assert_eq!(
+        uris,
+        ["/webhooks/github", "/webhooks/github", "/webhooks/new"]
+    );
+    // Unix peers get no X-Forwarded-For.
+    assert_eq!(upstream.last().header("x-forwarded-for"), None);
+
+    // The binary's own admin listener counts the reload.
+    let stream = tokio::net::UnixStream::connect(&admin).await.unwrap();
+    let req = support::build("GET", "/metrics", b"", &[], "admin");
+    let metrics = within(5.0, "/metrics", support::send(stream, req)).await;
+    let scrape = Scrape::parse(&metrics.text());
+    assert_eq!(
+        scrape.family("hookwall_config_reloads_total"),
+        expect(&[(&[("result", "ok")], 1.0)])
+    );
+
+    hookwall.signal("TERM");
+    let status = hookwall.wait(10.0).await;
+    assert!(status.success(), "{status:?}: {:#?}", hookwall.stderr());
+    let log = hookwall.stderr().join("\n");
+    assert!(log.contains("stop requested"), "{log}");
+    assert!(
+        !public.exists() && !admin.exists(),
+        "sockets removed on exit"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Shadow mode
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn shadow_mode_forwards_unverified_requests_unmarked_and_counts_them() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new();
+    dir.write_secrets();
+    let config = dir.write(
+        "hookwall.toml",
+        &format!(
+            "{}{}",
+            server(""),
+            github_route(
+                "github",
+                "/webhooks/github",
+                &format!("http://{}", upstream.addr),
+                FILE_A,
+                "enforce = false"
+            )
+        ),
+    );
+    let hookwall = Hookwall::start(&config).await;
+
+    let res = hookwall.post("/webhooks/github", b"unsigned", &[]).await;
+    assert_eq!(
+        res.status(),
+        200,
+        "shadow mode forwards an unsigned request"
+    );
+    let res = hookwall
+        .post(
+            "/webhooks/github",
+            b"forged",
+            &[
+                (
+                    "x-hub-signature-256",
+                    &sig("a-wrong-secret-value", b"forged"),
+                ),
+                ("x-hookwall-verified", "github"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let res = hookwall
+        .post(
+            "/webhooks/github",
+            b"signed",
+            &[("x-hub-signature-256", &sig(SECRET_A, b"signed"))],
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+
+    let seen = upstream.seen();
+    assert_eq!(seen.len(), 3);
+    assert_eq!(seen[0].body, "unsigned");
+    assert_eq!(seen[0].header("x-hookwall-verified"), None);
+    assert_eq!(seen[1].body, "forged");
+    assert_eq!(
+        seen[1].header("x-hookwall-verified"),
+        None,
+        "a forged marker is stripped, and none is added"
+    );
+    assert_eq!(seen[2].body, "signed");
+    assert_eq!(seen[2].header("x-hookwall-verified"), Some("github"));
+
+    let scrape = hookwall.scrape().await;
+    let row = |outcome: &'static str, reason: &'static str| {
+        [
+            ("route", "github"),
+            ("provider", "github"),
+            ("outcome", outcome),
+            ("reason", reason),
+        ]
+    };
+    assert_eq!(
+        scrape.family("hookwall_requests_total"),
+        expect(&[
+            (&row("shadow", "missing_signature"), 1.0),
+            (&row("shadow", "signature_mismatch"), 1.0),
+            (&row("forwarded", ""), 1.0),
+        ])
+    );
+    assert_eq!(
+        scrape.family("hookwall_upstream_responses_total"),
+        expect(&[(&[("route", "github"), ("code", "200")], 3.0)])
+    );
+    assert_eq!(
+        scrape.family("hookwall_secret_slot_matches_total"),
+        expect(&[(&[("route", "github"), ("slot", "0")], 1.0)])
+    );
+}
+
+#[tokio::test]
+async fn check_says_which_routes_are_in_shadow_mode() {
+    let dir = TempDir::new();
+    dir.write_secrets();
+    let config = dir.write(
+        "hookwall.toml",
+        &format!(
+            "{}{}{}",
+            server(""),
+            github_route(
+                "trial",
+                "/webhooks/trial",
+                "http://127.0.0.1:5000",
+                FILE_A,
+                "enforce = false"
+            ),
+            github_route(
+                "github",
+                "/webhooks/github",
+                "http://127.0.0.1:5000",
+                FILE_A,
+                ""
+            ),
+        ),
+    );
+    let out = within(
+        10.0,
+        "hookwall check",
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_hookwall"))
+            .arg("check")
+            .arg("--config")
+            .arg(&config)
+            .output(),
+    )
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shadow = stdout
+        .lines()
+        .find(|l| l.starts_with("shadow mode"))
+        .unwrap_or_else(|| panic!("check does not mention shadow mode:\n{stdout}"));
+    assert!(shadow.contains("enforce = false"), "{shadow}");
+    assert!(
+        shadow.ends_with(": trial"),
+        "only the shadow route: {shadow}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Unix sockets
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn gunicorn_on_a_unix_socket_gets_only_verified_requests() {
+    let dir = TempDir::new();
+    dir.write_secrets();
+    let app = dir.join("app.sock");
+    let _gunicorn = start_gunicorn(&app).await;
+    let config = dir.write(
+        "hookwall.toml",
+        &format!(
+            "{}{}",
+            server(""),
+            github_route(
+                "github",
+                "/webhooks/github",
+                &format!("unix:{}", app.display()),
+                FILE_A,
+                ""
+            )
+        ),
+    );
+    let hookwall = Hookwall::start(&config).await;
+
+    let res = hookwall.post("/webhooks/github", BODY, &[]).await;
+    assert_eq!(res.status(), 401);
+    let res = hookwall
+        .post(
+            "/webhooks/github",
+            BODY,
+            &[("x-hub-signature-256", &sig(SECRET_B, BODY))],
+        )
+        .await;
+    assert_eq!(res.status(), 401);
+    assert_eq!(
+        flask_count(&app).await,
+        0,
+        "refused requests never reach Flask"
+    );
+
+    let res = hookwall
+        .post(
+            "/webhooks/github?delivery=1",
+            BODY,
+            &[
+                ("x-hub-signature-256", &sig(SECRET_A, BODY)),
+                ("content-type", "application/json"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 200, "{}", res.text());
+    let answer: serde_json::Value = serde_json::from_slice(&res.body).unwrap();
+    let digest = {
+        use sha2::Digest as _;
+        hex::encode(sha2::Sha256::digest(BODY))
+    };
+    assert_eq!(answer["status"], "processed");
+    assert_eq!(answer["route"], "github");
+    assert_eq!(
+        answer["sha256"],
+        digest.as_str(),
+        "Flask got the signed bytes"
+    );
+    assert_eq!(answer["bytes"], BODY.len());
+    assert_eq!(answer["verified_by"], "github");
+    assert_eq!(answer["raw_uri"], "/webhooks/github?delivery=1");
+    assert_eq!(flask_count(&app).await, 1);
+}
+
+#[tokio::test]
+async fn unix_socket_listener_serves_and_removes_its_socket_on_shutdown() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new();
+    dir.write_secrets();
+    let socket = dir.join("hw.sock");
+    // A leftover socket file from a process that is gone is replaced.
+    drop(std::os::unix::net::UnixListener::bind(&socket).unwrap());
+    assert!(socket.exists());
+    let config = dir.write(
+        "hookwall.toml",
+        &format!(
+            "[server]\nlisten = \"unix:{}\"\nshutdown_timeout = \"2s\"\n{}",
+            socket.display(),
+            github_route(
+                "github",
+                "/webhooks/github",
+                &format!("http://{}", upstream.addr),
+                FILE_A,
+                ""
+            )
+        ),
+    );
+    let mut hookwall = Hookwall::start(&config).await;
+    assert!(hookwall.addr.is_none());
+    let listen = hookwall::config::load(&config).unwrap().server.listen;
+    assert_eq!(listen, Listen::Unix(socket.clone()));
+
+    let res = post_unix(
+        &socket,
+        "/webhooks/github",
+        BODY,
+        &[("x-hub-signature-256", &sig(SECRET_A, BODY))],
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let res = post_unix(&socket, "/webhooks/github", b"unsigned", &[]).await;
+    assert_eq!(res.status(), 401);
+    let seen = upstream.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].body, BODY);
+    assert_eq!(seen[0].header("x-hookwall-verified"), Some("github"));
+    assert_eq!(seen[0].header("x-forwarded-proto"), Some("http"));
+    assert_eq!(
+        seen[0].header("x-forwarded-for"),
+        None,
+        "no address to forward"
+    );
+    assert_eq!(seen[0].header("host"), Some("hookwall.sock"));
+
+    hookwall.shutdown().await;
+    assert!(
+        !socket.exists(),
+        "the socket file is removed after shutdown"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// TLS
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn tls_listener_serves_trusting_clients_refuses_others_and_reloads_its_certificate() {
+    let upstream = Upstream::start().await;
+    let ca = TestCa::new("hookwall test CA");
+    let first = ca.leaf(&["localhost", "127.0.0.1"]);
+    let dir = TempDir::new();
+    dir.write_secrets();
+    dir.write("cert.pem", &first.cert_pem);
+    dir.write("key.pem", &first.key_pem);
+    let config = dir.write(
+        "hookwall.toml",
+        &format!(
+            "{}{}",
+            server("[server.tls]\ncert = \"cert.pem\"\nkey = \"key.pem\"\n"),
+            github_route(
+                "github",
+                "/webhooks/github",
+                &format!("http://{}", upstream.addr),
+                FILE_A,
+                ""
+            )
+        ),
+    );
+    let hookwall = Hookwall::start(&config).await;
+    let addr = hookwall.addr();
+
+    let stream = tls_connect(&ca.client(), addr).await.unwrap();
+    assert_eq!(
+        stream.get_ref().1.peer_certificates().unwrap()[0],
+        first.der
+    );
+    let req = support::build(
+        "POST",
+        "/webhooks/github",
+        BODY,
+        &[("x-hub-signature-256", &sig(SECRET_A, BODY))],
+        "localhost",
+    );
+    let res = within(5.0, "an answer over TLS", support::send(stream, req)).await;
+    assert_eq!(res.status(), 200);
+    let seen = upstream.only_one();
+    assert_eq!(seen.header("x-forwarded-proto"), Some("https"));
+    assert_eq!(seen.header("x-hookwall-verified"), Some("github"));
+    assert_eq!(seen.body, BODY);
+
+    // A client that does not trust the CA fails the handshake; nothing goes upstream.
+    let stranger = TestCa::new("some other CA");
+    let err = tls_connect(&stranger.client(), addr)
+        .await
+        .expect_err("an untrusted certificate fails the handshake");
+    assert!(
+        err.to_string().contains("UnknownIssuer"),
+        "unexpected handshake error: {err}"
+    );
+    // Plain HTTP on the TLS port gets no HTTP answer.
+    let mut plain = TcpStream::connect(addr).await.unwrap();
+    plain
+        .write_all(&raw_request("/webhooks/github", BODY, &[]))
+        .await
+        .unwrap();
+    assert_eq!(
+        within(
+            5.0,
+            "the plain connection to end",
+            read_response(&mut plain)
+        )
+        .await,
+        None
+    );
+    assert_eq!(upstream.hits(), 1);
+
+    // A renewed certificate (same paths, new contents) applies to new connections after a
+    // reload; a connection made before keeps working.
+    let held = tls_connect(&ca.client(), addr).await.unwrap();
+    let second = ca.leaf(&["localhost", "127.0.0.1", "renewed.hookwall.test"]);
+    dir.write("cert.pem", &second.cert_pem);
+    dir.write("key.pem", &second.key_pem);
+    assert!(hookwall.reload());
+    let stream = tls_connect(&ca.client(), addr).await.unwrap();
+    assert_eq!(
+        stream.get_ref().1.peer_certificates().unwrap()[0],
+        second.der
+    );
+    assert_ne!(first.der, second.der);
+    let req = support::build(
+        "POST",
+        "/webhooks/github",
+        b"renewed",
+        &[("x-hub-signature-256", &sig(SECRET_A, b"renewed"))],
+        "localhost",
+    );
+    let res = within(
+        5.0,
+        "an answer with the new certificate",
+        support::send(stream, req),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(held.get_ref().1.peer_certificates().unwrap()[0], first.der);
+    let req = support::build(
+        "POST",
+        "/webhooks/github",
+        b"held",
+        &[("x-hub-signature-256", &sig(SECRET_A, b"held"))],
+        "localhost",
+    );
+    let res = within(
+        5.0,
+        "an answer on the older connection",
+        support::send(held, req),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let bodies: Vec<_> = upstream.seen().into_iter().map(|s| s.body).collect();
+    assert_eq!(bodies, [BODY, b"renewed", b"held"]);
+}
+
+#[tokio::test]
+async fn https_upstream_is_verified_against_upstream_ca_and_refused_without_it() {
+    let ca = TestCa::new("upstream test CA");
+    let leaf = ca.leaf(&["127.0.0.1", "localhost"]);
+    let upstream = Upstream::start_with(
+        Behaviour {
+            status: http::StatusCode::OK,
+            body: "tls upstream ok\n",
+        },
+        Some(support::acceptor(&leaf)),
+    )
+    .await;
+    let dir = TempDir::new();
+    dir.write_secrets();
+    dir.write("upstream-ca.pem", &ca.pem());
+    let origin = format!("https://{}", upstream.addr);
+    let config = dir.write(
+        "hookwall.toml",
+        &format!(
+            "{}{}{}",
+            server(""),
+            github_route(
+                "trusted",
+                "/webhooks/trusted",
+                &origin,
+                FILE_A,
+                "upstream_ca = \"upstream-ca.pem\""
+            ),
+            github_route("platform", "/webhooks/platform", &origin, FILE_A, ""),
+        ),
+    );
+    let hookwall = Hookwall::start(&config).await;
+
+    let res = hookwall
+        .post(
+            "/webhooks/trusted",
+            BODY,
+            &[("x-hub-signature-256", &sig(SECRET_A, BODY))],
+        )
+        .await;
+    assert_eq!(res.status(), 200, "{}", res.text());
+    assert_eq!(res.text(), "tls upstream ok\n");
+    let seen = upstream.only_one();
+    assert_eq!(seen.uri, "/webhooks/trusted");
+    assert_eq!(seen.body, BODY);
+    assert_eq!(seen.header("x-hookwall-verified"), Some("github"));
+
+    // The platform's roots do not hold the test CA: the certificate is not trusted.
+    let res = hookwall
+        .post(
+            "/webhooks/platform",
+            BODY,
+            &[("x-hub-signature-256", &sig(SECRET_A, BODY))],
+        )
+        .await;
+    assert_eq!(res.status(), 502);
+    assert_eq!(res.text(), "bad gateway\n");
+    assert_eq!(
+        upstream.hits(),
+        1,
+        "no request crossed an untrusted TLS session"
+    );
+
+    let scrape = Scrape::parse(&hookwall.proxy.metrics().encode());
+    assert_eq!(
+        scrape.get(
+            "hookwall_requests_total",
+            &[
+                ("route", "platform"),
+                ("provider", "github"),
+                ("outcome", "upstream_error"),
+                ("reason", "upstream_unreachable"),
+            ]
+        ),
+        Some(1.0)
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Limits
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn max_connections_holds_the_third_connection_until_one_closes() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new();
+    dir.write_secrets();
+    let config = dir.write(
+        "hookwall.toml",
+        &format!(
+            "{}{}",
+            server("max_connections = 2"),
+            github_route(
+                "github",
+                "/webhooks/github",
+                &format!("http://{}", upstream.addr),
+                FILE_A,
+                ""
+            )
+        ),
+    );
+    let hookwall = Hookwall::start(&config).await;
+    let request = |body: &str| {
+        raw_request(
+            "/webhooks/github",
+            body.as_bytes(),
+            &[("x-hub-signature-256", &sig(SECRET_A, body.as_bytes()))],
+        )
+    };
+
+    let mut first = TcpStream::connect(hookwall.addr()).await.unwrap();
+    let mut second = TcpStream::connect(hookwall.addr()).await.unwrap();
+    assert_eq!(exchange(&mut first, &request("one")).await.0, 200);
+    assert_eq!(exchange(&mut second, &request("two")).await.0, 200);
+
+    // The kernel completes the third connection, but hookwall does not serve it.
+    let mut third = TcpStream::connect(hookwall.addr()).await.unwrap();
+    third.write_all(&request("three")).await.unwrap();
+    let early = tokio::time::timeout(Duration::from_millis(700), read_response(&mut third)).await;
+    assert!(early.is_err(), "served beyond max_connections: {early:?}");
+    assert_eq!(upstream.hits(), 2);
+
+    // The held connections still work.
+    assert_eq!(exchange(&mut second, &request("two again")).await.0, 200);
+
+    drop(first);
+    let started = Instant::now();
+    let answer = within(
+        5.0,
+        "the third connection to be served",
+        read_response(&mut third),
+    )
+    .await
+    .expect("an answer");
+    assert_eq!(answer.0, 200);
+    assert!(started.elapsed() < Duration::from_secs(2));
+    let bodies: Vec<_> = upstream.seen().into_iter().map(|s| s.body).collect();
+    assert_eq!(bodies, [&b"one"[..], b"two", b"two again", b"three"]);
+}
+
+#[tokio::test]
+async fn keepalive_timeout_closes_idle_connections_but_not_busy_ones() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new();
+    dir.write_secrets();
+    let config = dir.write(
+        "hookwall.toml",
+        &format!(
+            "{}{}",
+            server("keepalive_timeout = \"300ms\""),
+            github_route(
+                "github",
+                "/webhooks/github",
+                &format!("http://{}", upstream.addr),
+                FILE_A,
+                ""
+            )
+        ),
+    );
+    let hookwall = Hookwall::start(&config).await;
+    let signed = |body: &str, extra: &[(&str, &str)]| {
+        let signature = sig(SECRET_A, body.as_bytes());
+        let mut headers = vec![("x-hub-signature-256", signature.as_str())];
+        headers.extend_from_slice(extra);
+        raw_request("/webhooks/github", body.as_bytes(), &headers)
+    };
+
+    // Idle after a request: closed after about the keep-alive timeout.
+    let mut idle = TcpStream::connect(hookwall.addr()).await.unwrap();
+    assert_eq!(exchange(&mut idle, &signed("idle", &[])).await.0, 200);
+    let since = Instant::now();
+    assert!(
+        closes_within(&mut idle, 3.0).await,
+        "an idle keep-alive connection is closed"
+    );
+    let after = since.elapsed();
+    assert!(
+        after >= Duration::from_millis(200),
+        "closed too early: {after:?}"
+    );
+
+    // Busy: a request waiting 1.2 s on the upstream, four times the timeout, completes; the
+    // connection then serves another request before going idle.
+    let mut busy = TcpStream::connect(hookwall.addr()).await.unwrap();
+    let since = Instant::now();
+    let (status, body) = exchange(&mut busy, &signed("slow", &[(DELAY_HEADER, "1200")])).await;
+    assert_eq!((status, body.as_str()), (200, "upstream ok\n"));
+    assert!(since.elapsed() >= Duration::from_millis(1200));
+    assert_eq!(exchange(&mut busy, &signed("next", &[])).await.0, 200);
+    assert!(closes_within(&mut busy, 3.0).await);
+
+    let bodies: Vec<_> = upstream.seen().into_iter().map(|s| s.body).collect();
+    assert_eq!(bodies, [&b"idle"[..], b"slow", b"next"]);
+}
+
+// ---------------------------------------------------------------------------------------
+// Request ids
+// ---------------------------------------------------------------------------------------
+
+fn is_generated_id(id: &str) -> bool {
+    id.len() == 32
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+}
+
+#[tokio::test]
+async fn request_ids_are_kept_when_well_formed_else_generated_and_logged() {
+    // The real binary, for its real log lines (JSON, one object per line on stderr).
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new();
+    dir.write_secrets();
+    let socket = dir.join("hw.sock");
+    let config = dir.write(
+        "hookwall.toml",
+        &format!(
+            "[server]\nlisten = \"unix:{}\"\nshutdown_timeout = \"2s\"\n{}",
+            socket.display(),
+            github_route(
+                "github",
+                "/webhooks/github",
+                &format!("http://{}", upstream.addr),
+                FILE_A,
+                ""
+            )
+        ),
+    );
+    let hookwall = start_binary(&config, &socket, &["--log-format", "json"]).await;
+    // Each request has a body of its own: an identical signed copy would be a duplicate
+    // delivery.
+    let sent = std::cell::Cell::new(0);
+    let post = |id: Option<&'static str>| {
+        sent.set(sent.get() + 1);
+        let body = format!(r#"{{"delivery":{}}}"#, sent.get());
+        let socket = &socket;
+        async move {
+            let signature = sig(SECRET_A, body.as_bytes());
+            let mut headers = vec![("x-hub-signature-256", signature.as_str())];
+            if let Some(id) = id {
+                headers.push(("x-request-id", id));
+            }
+            post_unix(socket, "/webhooks/github", body.as_bytes(), &headers).await
+        }
+    };
+
+    // Well-formed: forwarded and echoed unchanged.
+    let kept = "req-2024.06:abc_DEF-123";
+    let res = post(Some(kept)).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.header("x-request-id"), Some(kept));
+    assert_eq!(upstream.last().header("x-request-id"), Some(kept));
+
+    // Malformed (a space, a quote, markup, too long): replaced by a generated one, the same
+    // upstream and in the answer.
+    let long: &'static str = "a".repeat(129).leak();
+    let mut generated = Vec::new();
+    for bad in ["two words", "id\"quoted", "<script>", long] {
+        let res = post(Some(bad)).await;
+        assert_eq!(res.status(), 200);
+        let id = res.header("x-request-id").unwrap().to_owned();
+        assert!(is_generated_id(&id), "{bad:?} -> {id:?}");
+        assert_eq!(upstream.last().header("x-request-id"), Some(id.as_str()));
+        generated.push(id);
+    }
+    // Absent: generated.
+    let res = post(None).await;
+    let absent = res.header("x-request-id").unwrap().to_owned();
+    assert!(is_generated_id(&absent), "{absent:?}");
+    assert_eq!(
+        upstream.last().header("x-request-id"),
+        Some(absent.as_str())
+    );
+    generated.push(absent.clone());
+    let mut unique = generated.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), generated.len(), "ids repeat: {generated:?}");
+
+    // A rejected request gets an id too, and the upstream never sees it.
+    let res = post_unix(
+        &socket,
+        "/webhooks/github",
+        BODY,
+        &[("x-request-id", "rejected-1")],
+    )
+    .await;
+    assert_eq!(res.status(), 401);
+    assert_eq!(res.header("x-request-id"), Some("rejected-1"));
+    assert_eq!(upstream.hits(), 6);
+
+    // Each id is on its request's log line.
+    let requests = || -> Vec<serde_json::Value> {
+        hookwall
+            .stderr()
+            .iter()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|l| l["target"] == "hookwall::request")
+            .collect()
+    };
+    eventually(5.0, "seven request log lines", || requests().len() == 7).await;
+    let lines = requests();
+    let line_for = |id: &str| {
+        lines
+            .iter()
+            .find(|l| l["request_id"] == id)
+            .unwrap_or_else(|| panic!("no log line with request_id {id}: {lines:#?}"))
+            .clone()
+    };
+    let line = line_for(kept);
+    assert_eq!(line["message"], "forwarded");
+    assert_eq!(line["route"], "github");
+    assert_eq!(line["status"], 200);
+    for id in &generated {
+        assert_eq!(line_for(id)["message"], "forwarded");
+    }
+    let line = line_for("rejected-1");
+    assert_eq!(line["message"], "rejected");
+    assert_eq!(line["reason"], "missing_signature");
+    // The malformed values themselves are never logged.
+    let text = hookwall.stderr().join("\n");
+    assert!(!text.contains("script") && !text.contains("two words") && !text.contains(long));
+}
