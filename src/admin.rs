@@ -104,31 +104,53 @@ async fn answer<B>(req: &Request<B>, proxy: &Proxy, admin: &Admin) -> Response<F
     }
 }
 
-/// The routes whose upstream does not accept a connection within [`PROBE_TIMEOUT`].
+/// The routes whose upstream does not accept a connection within [`PROBE_TIMEOUT`]. Each
+/// distinct upstream is probed once, all at the same time.
 async fn unreachable_upstreams(proxy: &Proxy) -> Vec<String> {
     let snapshot = proxy.snapshot();
-    let mut failing = Vec::new();
+    let mut probes = tokio::task::JoinSet::new();
+    let mut seen = std::collections::HashSet::new();
     for route in snapshot.routes().routes() {
-        let ok = match &route.upstream {
-            Upstream::Http(a) | Upstream::Https { authority: a, .. } => {
-                let port = a.port_u16().unwrap_or(match route.upstream {
-                    Upstream::Https { .. } => 443,
-                    _ => 80,
-                });
-                let addr = format!("{}:{port}", a.host());
-                matches!(
-                    tokio::time::timeout(PROBE_TIMEOUT, tokio::net::TcpStream::connect(addr)).await,
+        let target = route.upstream.to_string();
+        if !seen.insert(target.clone()) {
+            continue;
+        }
+        let upstream = route.upstream.clone();
+        probes.spawn(async move {
+            let ok = match &upstream {
+                Upstream::Http(a) | Upstream::Https { authority: a, .. } => {
+                    let default = if matches!(upstream, Upstream::Https { .. }) {
+                        443
+                    } else {
+                        80
+                    };
+                    let addr = format!("{}:{}", a.host(), a.port_u16().unwrap_or(default));
+                    matches!(
+                        tokio::time::timeout(PROBE_TIMEOUT, tokio::net::TcpStream::connect(addr))
+                            .await,
+                        Ok(Ok(_))
+                    )
+                }
+                Upstream::Unix(path) => matches!(
+                    tokio::time::timeout(PROBE_TIMEOUT, tokio::net::UnixStream::connect(path))
+                        .await,
                     Ok(Ok(_))
-                )
-            }
-            Upstream::Unix(path) => matches!(
-                tokio::time::timeout(PROBE_TIMEOUT, tokio::net::UnixStream::connect(path)).await,
-                Ok(Ok(_))
-            ),
-        };
-        if !ok {
-            failing.push(route.name.clone());
+                ),
+            };
+            (target, ok)
+        });
+    }
+    let mut down = std::collections::HashSet::new();
+    while let Some(result) = probes.join_next().await {
+        if let Ok((target, false)) = result {
+            down.insert(target);
         }
     }
-    failing
+    snapshot
+        .routes()
+        .routes()
+        .iter()
+        .filter(|r| down.contains(&r.upstream.to_string()))
+        .map(|r| r.name.clone())
+        .collect()
 }

@@ -68,13 +68,14 @@ pub struct SignArgs {
     /// Sign as this configured route does (with `--config`).
     #[arg(long, conflicts_with_all = ["provider", "secret_env"])]
     pub route: Option<String>,
-    /// The scheme: `github` or `hmac`.
+    /// The provider, as in config (`github`, `stripe`, `standard-webhooks`, …, or `hmac`).
     #[arg(long, required_unless_present = "route")]
     pub provider: Option<String>,
     /// The environment variable that holds the secret.
     #[arg(long, value_name = "NAME", required_unless_present = "route")]
     pub secret_env: Option<String>,
-    /// `hmac`, or `sha1` for GitHub's legacy header.
+    /// The hash (`sha1`, `sha256`, `sha512`) for `hmac`; `sha1` for GitHub's legacy header or
+    /// `sha256` for Twilio's shared keys.
     #[arg(long)]
     pub algorithm: Option<String>,
     #[arg(long)]
@@ -329,6 +330,16 @@ fn sign(
             route.scheme.clone()
         }
         None => {
+            if let Some(p) = args
+                .provider
+                .as_deref()
+                .filter(|p| matches!(*p, "discord" | "sendgrid"))
+            {
+                return Err(format!(
+                    "provider `{p}` checks signatures with the sender's public key; only the sender, who holds the private key, can sign"
+                )
+                .into());
+            }
             let (Some(provider), Some(var)) = (&args.provider, &args.secret_env) else {
                 return Err("give --route, or --provider and --secret-env".into());
             };
@@ -351,8 +362,14 @@ fn sign(
                 public_url: args.public_url.as_deref(),
                 ..scheme::Options::default()
             };
-            scheme::build(&opts, secrets)
-                .map_err(|e| format!("--{}: {}", e.key.replace('_', "-"), e.message))?
+            scheme::build(&opts, secrets).map_err(|e| {
+                let flag = if e.key == "secret" {
+                    "secret-env".to_owned()
+                } else {
+                    e.key.replace('_', "-")
+                };
+                format!("--{flag}: {}", e.message)
+            })?
         }
     };
     let mut body = Vec::new();
@@ -591,8 +608,25 @@ fn verify(config_path: &Path, args: &VerifyArgs) -> Result<ExitCode, Box<dyn std
         body: &req.body,
     };
     if let Some(h) = route.scheme.before_verify(&signed) {
-        writeln!(out, "ok   handshake: {h:?}")?;
-        return Ok(ExitCode::SUCCESS);
+        use crate::scheme::handshake::Handshake;
+        let (ok, what) = match h {
+            Handshake::Answer { status, .. } => (true, format!("answered by hookwall ({status})")),
+            Handshake::Forward => (
+                true,
+                "forwarded unverified, marked X-Hookwall-Handshake".to_owned(),
+            ),
+            Handshake::Refuse => (false, "refused (403, reason handshake_refused)".to_owned()),
+        };
+        writeln!(
+            out,
+            "{} handshake: {what}",
+            if ok { "ok  " } else { "FAIL" }
+        )?;
+        return Ok(if ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
     }
     match route.scheme.verify(&signed, now) {
         Ok(v) => {

@@ -444,7 +444,8 @@ pub fn parse(text: &str, path: &Path, env: EnvLookup<'_>) -> Result<Config, Conf
         ctx.route = Some("[admin]".into());
         let listen = ctx.key("listen", Some(&a.listen), |s| parse_listen(s));
         ctx.route = None;
-        if listen.as_ref() == Some(&server.listen) {
+        let ephemeral = matches!(&server.listen, Listen::Tcp(a) if a.port() == 0);
+        if listen.as_ref() == Some(&server.listen) && !ephemeral {
             ctx.problem(
                 Some(a.listen.span()),
                 Some("listen"),
@@ -875,7 +876,14 @@ impl Ctx<'_> {
         let replay_window = match (replay_on?, window?) {
             (false, _) => None,
             (true, Some(w)) => Some(w),
-            (true, None) => Some(scheme.tolerance().unwrap_or(defaults::REPLAY_WINDOW)),
+            // A timestamp passes from `tolerance` before it to `tolerance` after it, so a
+            // signed request can be replayed for twice the tolerance from when it was first
+            // seen: remember it that long.
+            (true, None) => Some(
+                scheme
+                    .tolerance()
+                    .map_or(defaults::REPLAY_WINDOW, |t| t.saturating_mul(2)),
+            ),
         };
         Some(Route {
             name: name?,

@@ -241,6 +241,8 @@ pub struct Proxy {
     replay: Store,
     /// The store's settings, to tell a reload that changes them needs a restart.
     replay_config: ReplayStore,
+    /// `[admin]` at start, likewise.
+    admin_config: Option<crate::config::Admin>,
 }
 
 /// What one request came to, for the log line and the metrics.
@@ -354,6 +356,7 @@ impl Proxy {
         let upstream = Upstream::new();
         let tls = config.server.tls.is_some();
         let replay_config = config.replay.clone();
+        let config_admin = config.admin.clone();
         let replay = match &config.replay {
             ReplayStore::Memory { max_entries } => Store::Memory(MemoryStore::new(*max_entries)),
             ReplayStore::Redis { url } => match RedisStore::new(url) {
@@ -373,7 +376,13 @@ impl Proxy {
             draining: std::sync::atomic::AtomicBool::new(false),
             replay,
             replay_config,
+            admin_config: config_admin,
         }
+    }
+
+    /// Whether `config` keeps the admin listener this process runs with.
+    pub fn same_admin(&self, config: &Config) -> bool {
+        self.admin_config == config.admin
     }
 
     /// Whether `config` keeps the replay store this proxy runs with (it changes only with a
@@ -811,12 +820,15 @@ fn new_request_id() -> String {
         nanos ^ u64::from(std::process::id()).rotate_left(32)
     });
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    // SplitMix64 of the counter: consecutive ids share no visible prefix.
-    let mut z = seed.wrapping_add(n.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^= z >> 31;
-    format!("{seed:016x}{z:016x}")
+    // Two SplitMix64 outputs of (seed, counter): consecutive ids share no visible part.
+    let mix = |mut z: u64| {
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    let a = mix(seed.wrapping_add(n.wrapping_mul(0x9E37_79B9_7F4A_7C15)));
+    let b = mix(a ^ seed.rotate_left(17));
+    format!("{a:016x}{b:016x}")
 }
 
 impl Proxy {

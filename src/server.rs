@@ -70,7 +70,12 @@ impl Listener {
                 .map(Listener::Tcp)
                 .map_err(named),
             Listen::Unix(path) => {
-                if path.exists() && tokio::net::UnixStream::connect(path).await.is_err() {
+                use std::os::unix::fs::FileTypeExt;
+                // Only a socket left by a process that is gone is replaced: never a file of
+                // another kind, and never a socket that still answers.
+                let is_socket =
+                    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket());
+                if is_socket && tokio::net::UnixStream::connect(path).await.is_err() {
                     std::fs::remove_file(path).map_err(named)?;
                 }
                 UnixListener::bind(path)
@@ -169,6 +174,9 @@ pub async fn serve_proxy(
     if !shadow.is_empty() {
         tracing::warn!(routes = ?shadow, "shadow mode: these routes forward requests that fail verification");
     }
+    // TLS on or off is decided here, once: a reload may change the certificate, not whether
+    // this listener speaks TLS.
+    let tls_at_start = server.tls.clone();
     drop(snapshot);
     // Beyond `max_connections`, new connections wait in the kernel's backlog: hookwall does not
     // accept what it cannot serve, so its memory stays bounded.
@@ -197,9 +205,10 @@ pub async fn serve_proxy(
         };
         let proxy = Arc::clone(&proxy);
         let watcher = graceful.watcher();
+        let tls_at_start = tls_at_start.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            if let Err(e) = connection(stream, peer, proxy, watcher).await {
+            if let Err(e) = connection(stream, peer, proxy, tls_at_start, watcher).await {
                 tracing::debug!(?peer, error = %e, "connection ended with an error");
             }
         });
@@ -222,11 +231,14 @@ async fn connection(
     stream: Box<dyn Io>,
     peer: Peer,
     proxy: Arc<Proxy>,
+    tls_at_start: Option<config::Tls>,
     watcher: hyper_util::server::graceful::Watcher,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let server: Server = proxy.snapshot().server().clone();
     let deadline = server.header_timeout;
-    let mut stream: Box<dyn Io> = match &server.tls {
+    // The current certificate, on a listener that started with TLS.
+    let tls = tls_at_start.map(|first| server.tls.clone().unwrap_or(first));
+    let mut stream: Box<dyn Io> = match &tls {
         Some(tls) => {
             let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(&tls.config));
             match tokio::time::timeout(deadline, acceptor.accept(stream)).await {
@@ -245,21 +257,23 @@ async fn connection(
         return Ok(());
     };
     let (prefix, is_h2) = first?;
-    let active = Arc::new(AtomicUsize::new(0));
+    let activity = Arc::new(Activity::new());
     let io = TokioIo::new(Conn::new(
         prefix,
         stream,
         server.keepalive_timeout,
-        Arc::clone(&active),
+        Arc::clone(&activity),
     ));
     let service = service_fn(move |req| {
         let proxy = Arc::clone(&proxy);
-        let active = Arc::clone(&active);
+        // Counted from the request head until its response body has been sent.
+        let guard = activity.enter();
         async move {
-            active.fetch_add(1, Ordering::Relaxed);
             let res = proxy.handle(req, peer).await;
-            active.fetch_sub(1, Ordering::Relaxed);
-            Ok::<_, std::convert::Infallible>(res)
+            Ok::<_, std::convert::Infallible>(res.map(|body| Tracked {
+                body,
+                _guard: guard,
+            }))
         }
     });
     if is_h2 {
@@ -305,31 +319,96 @@ async fn sniff(stream: &mut Box<dyn Io>) -> io::Result<(Bytes, bool)> {
     }
 }
 
+/// Requests in progress on one connection, and when the last one ended: what the keep-alive
+/// deadline counts from. Traffic alone (HTTP/2 pings, say) does not keep a connection alive.
+struct Activity {
+    active: AtomicUsize,
+    started: Instant,
+    /// Milliseconds from `started` to the end of the last request.
+    last_ms: std::sync::atomic::AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Activity {
+        Activity {
+            active: AtomicUsize::new(0),
+            started: Instant::now(),
+            last_ms: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    fn enter(self: &Arc<Self>) -> ActiveGuard {
+        self.active.fetch_add(1, Ordering::AcqRel);
+        ActiveGuard(Arc::clone(self))
+    }
+
+    /// When the connection has been idle since, or `None` while a request is in progress.
+    fn idle_since(&self) -> Option<Instant> {
+        if self.active.load(Ordering::Acquire) > 0 {
+            return None;
+        }
+        let ms = self.last_ms.load(Ordering::Acquire);
+        Some(self.started + Duration::from_millis(ms))
+    }
+}
+
+/// One request in progress; dropped when its response body is done (or abandoned).
+struct ActiveGuard(Arc<Activity>);
+
+impl Drop for ActiveGuard {
+    fn drop(&mut self) {
+        let ms = u64::try_from(self.0.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.0.last_ms.store(ms, Ordering::Release);
+        self.0.active.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A response body that keeps its request counted as in progress until it is done.
+struct Tracked {
+    body: crate::proxy::ResponseBody,
+    _guard: ActiveGuard,
+}
+
+impl hyper::body::Body for Tracked {
+    type Data = Bytes;
+    type Error = crate::proxy::BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
 /// A connection's stream: first the bytes already read while sniffing, then the stream; and
-/// the keep-alive deadline, which ends a connection that has had no traffic and no request
-/// in progress for `idle` (a read then sees end of stream, and hyper closes cleanly).
+/// the keep-alive deadline, which ends a connection that has had no request in progress for
+/// `idle` (a read then sees end of stream, and hyper closes cleanly).
 struct Conn {
     prefix: Bytes,
     inner: Box<dyn Io>,
     idle: Duration,
     timer: Pin<Box<Sleep>>,
-    active: Arc<AtomicUsize>,
+    activity: Arc<Activity>,
 }
 
 impl Conn {
-    fn new(prefix: Bytes, inner: Box<dyn Io>, idle: Duration, active: Arc<AtomicUsize>) -> Conn {
+    fn new(prefix: Bytes, inner: Box<dyn Io>, idle: Duration, activity: Arc<Activity>) -> Conn {
         Conn {
             prefix,
             inner,
             idle,
             timer: Box::pin(tokio::time::sleep(idle)),
-            active,
+            activity,
         }
-    }
-
-    fn touch(&mut self) {
-        let next = Instant::now() + self.idle;
-        self.timer.as_mut().reset(next);
     }
 }
 
@@ -345,21 +424,17 @@ impl AsyncRead for Conn {
             self.prefix.advance(n);
             return Poll::Ready(Ok(()));
         }
-        let before = buf.filled().len();
         match Pin::new(&mut self.inner).poll_read(cx, buf) {
-            Poll::Ready(result) => {
-                if buf.filled().len() > before {
-                    self.touch();
-                }
-                Poll::Ready(result)
-            }
+            Poll::Ready(result) => Poll::Ready(result),
             Poll::Pending => {
                 while self.timer.as_mut().poll(cx).is_ready() {
-                    if self.active.load(Ordering::Relaxed) == 0 {
+                    let next = match self.activity.idle_since() {
                         // Idle for the whole keep-alive timeout: end of stream.
-                        return Poll::Ready(Ok(()));
-                    }
-                    self.touch();
+                        Some(since) if since.elapsed() >= self.idle => return Poll::Ready(Ok(())),
+                        Some(since) => since + self.idle,
+                        None => Instant::now() + self.idle,
+                    };
+                    self.timer.as_mut().reset(next);
                 }
                 Poll::Pending
             }
@@ -373,11 +448,7 @@ impl AsyncWrite for Conn {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let r = Pin::new(&mut self.inner).poll_write(cx, buf);
-        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
-            self.touch();
-        }
-        r
+        Pin::new(&mut self.inner).poll_write(cx, buf)
     }
 
     fn poll_write_vectored(
@@ -385,11 +456,7 @@ impl AsyncWrite for Conn {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
-            self.touch();
-        }
-        r
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -410,6 +477,10 @@ impl AsyncWrite for Conn {
 /// # Errors
 /// An address cannot be bound.
 pub async fn run(path: PathBuf, config: Config) -> io::Result<()> {
+    // Catch SIGHUP before anything is bound: from then on a reload request must never be
+    // taken for the default action (which ends the process).
+    #[cfg(unix)]
+    let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
     let metrics = Metrics::new();
     let listener = Listener::bind(&config.server.listen).await?;
     let admin = match &config.admin {
@@ -425,17 +496,18 @@ pub async fn run(path: PathBuf, config: Config) -> io::Result<()> {
         ));
     }
     #[cfg(unix)]
-    tokio::spawn(reload_on_sighup(path, Arc::clone(&proxy)));
+    match hup {
+        Ok(hup) => {
+            tokio::spawn(reload_on_sighup(hup, path, Arc::clone(&proxy)));
+        }
+        Err(e) => tracing::warn!(error = %e, "SIGHUP cannot be caught: reload is off"),
+    }
     serve_proxy(listener, proxy, shutdown_signal()).await
 }
 
 /// Re-reads the config on every SIGHUP and swaps it in if it is valid.
 #[cfg(unix)]
-async fn reload_on_sighup(path: PathBuf, proxy: Arc<Proxy>) {
-    let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
-        tracing::warn!("SIGHUP cannot be caught: reload is off");
-        return;
-    };
+async fn reload_on_sighup(mut hup: tokio::signal::unix::Signal, path: PathBuf, proxy: Arc<Proxy>) {
     while hup.recv().await.is_some() {
         reload(&path, &proxy);
     }
@@ -453,8 +525,11 @@ pub fn reload(path: &Path, proxy: &Proxy) -> bool {
                 || before.tls.is_some() != config.server.tls.is_some()
             {
                 tracing::warn!(
-                    "reload: listen, max_connections and turning TLS on or off take effect at the next restart"
+                    "reload: listen, max_connections and turning TLS on or off take effect at the next restart (a new certificate applies now)"
                 );
+            }
+            if !proxy.same_admin(&config) {
+                tracing::warn!("reload: a change to [admin] takes effect at the next restart");
             }
             if !proxy.same_replay_store(&config) {
                 tracing::warn!("reload: a change to [replay] takes effect at the next restart");

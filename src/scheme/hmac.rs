@@ -740,7 +740,13 @@ impl Scheme for HmacScheme {
 
     fn sign(&self, req: &Signed<'_>, now: SystemTime) -> HeaderMap {
         let mut out = HeaderMap::new();
-        let Some(set) = self.params.headers.first() else {
+        // The family whose id header the caller gave (`svix-id`), else the first.
+        let chosen = self.params.headers.iter().find(|set| {
+            set.id
+                .as_ref()
+                .is_some_and(|id| req.headers.contains_key(id))
+        });
+        let Some(set) = chosen.or(self.params.headers.first()) else {
             return out;
         };
         let timestamp = self

@@ -66,14 +66,14 @@ fn fields(headers: &HeaderMap, body: &[u8]) -> Result<Fields, Unverified> {
     if content_type == "application/x-www-form-urlencoded" {
         let mut f = (None, None, None);
         for (k, v) in form_urlencoded::parse(body) {
-            let slot = match &*k {
-                "timestamp" => &mut f.0,
-                "token" => &mut f.1,
-                "signature" => &mut f.2,
+            let (slot, twice) = match &*k {
+                "timestamp" => (&mut f.0, Unverified::DuplicateTimestamp),
+                "token" => (&mut f.1, Unverified::DuplicateId),
+                "signature" => (&mut f.2, Unverified::DuplicateSignature),
                 _ => continue,
             };
             if slot.replace(v.into_owned()).is_some() {
-                return Err(Unverified::DuplicateSignature);
+                return Err(twice);
             }
         }
         return match f {

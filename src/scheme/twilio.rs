@@ -96,15 +96,7 @@ impl Twilio {
     /// The form parameters that are signed: sorted by name, each name's distinct values
     /// sorted, as Twilio's SDKs (Python and Node) do. Empty unless the body is a form.
     fn params(headers: &HeaderMap, body: &[u8]) -> Vec<(String, String)> {
-        let is_form = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .is_some_and(|t| {
-                t.trim()
-                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-            });
-        if !is_form {
+        if !is_form(headers) {
             return Vec::new();
         }
         let mut params: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
@@ -123,6 +115,18 @@ impl Twilio {
         }
         key.tag(&pieces)
     }
+}
+
+/// Whether the request body is a form (`application/x-www-form-urlencoded`).
+fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|t| {
+            t.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
 }
 
 /// `url` with its port written out and without it: Twilio's SDKs accept either.
@@ -186,6 +190,11 @@ impl Scheme for Twilio {
                     return Err(Unverified::SignatureMismatch);
                 }
                 Vec::new()
+            }
+            // A body that is neither a form nor hashed into the URL is not signed at all:
+            // forwarding it would forward bytes nobody vouched for.
+            None if !req.body.is_empty() && !is_form(req.headers) => {
+                return Err(Unverified::MalformedBody)
             }
             None => Twilio::params(req.headers, req.body),
         };
@@ -407,6 +416,34 @@ mod tests {
                 "a9nBmqA0ju/hNViExpshrM61xv4="
             ),
             Err(Unverified::SignatureMismatch)
+        );
+    }
+
+    #[test]
+    fn twilio_refuses_a_body_the_signature_does_not_cover() {
+        let t = twilio("12345", "https://mycompany.com/myapp.php");
+        // Signed for the URL alone (a GET, say): a JSON body added to it is not covered.
+        let uri: Uri = "/myapp.php?CallSid=CA1".parse().unwrap();
+        let signed = t.sign(
+            &Signed {
+                method: &Method::GET,
+                uri: &uri,
+                headers: &HeaderMap::new(),
+                body: b"",
+            },
+            SystemTime::now(),
+        );
+        let sig = signed["x-twilio-signature"].to_str().unwrap().to_owned();
+        assert_eq!(check(&t, "/myapp.php?CallSid=CA1", None, b"", &sig), Ok(0));
+        assert_eq!(
+            check(
+                &t,
+                "/myapp.php?CallSid=CA1",
+                Some("application/json"),
+                br#"{"forged":true}"#,
+                &sig
+            ),
+            Err(Unverified::MalformedBody)
         );
     }
 
