@@ -292,35 +292,17 @@ fn duplicate() -> Response<ResponseBody> {
 }
 
 /// The store key of a verified delivery, under the route's name: the provider's delivery id
-/// where the signature covers it (Standard Webhooks, Twitch, Mailgun), else a digest of the
-/// signed headers as received and the body. An unsigned id could be changed by whoever
-/// replays a request; the digest cannot, and it is exactly what a provider's own retry of an
-/// unchanged delivery (GitHub's redelivery, say) repeats.
-fn replay_key(
-    route: &Route,
-    delivery_id: Option<&str>,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> String {
-    use sha2::Digest;
+/// where the signature covers it (Standard Webhooks, Twitch,
+/// Mailgun), else a digest of the signed message itself. An unsigned id could be changed by
+/// whoever replays a request, and a signature header can be re-spelled (hex case, extra list
+/// entries) without changing what it signs; the signed message cannot change, and it is
+/// exactly what a provider's own retry of an unchanged delivery repeats.
+fn replay_key(route: &Route, delivery_id: Option<&str>, signed: &Signed<'_>) -> String {
     if let (Some(id), true) = (delivery_id, route.scheme.signs_delivery_id()) {
         return format!("hookwall:{}:id:{id}", route.name);
     }
-    let mut digest = sha2::Sha256::new();
-    for name in route.scheme.signed_headers() {
-        for value in headers.get_all(name) {
-            digest.update(name.as_str().as_bytes());
-            digest.update([0]);
-            digest.update(value.as_bytes());
-            digest.update([0]);
-        }
-    }
-    digest.update(body);
-    format!(
-        "hookwall:{}:sig:{}",
-        route.name,
-        hex::encode(digest.finalize())
-    )
+    let digest = route.scheme.replay_digest(signed);
+    format!("hookwall:{}:msg:{}", route.name, hex::encode(digest))
 }
 
 /// hookwall's own answer to a setup handshake.
@@ -530,7 +512,7 @@ impl Proxy {
         // the store.
         let replay = match (&mark, route.replay_window) {
             (Mark::Verified(id), Some(window)) => {
-                let key = replay_key(route, id.as_deref(), &parts.headers, &body);
+                let key = replay_key(route, id.as_deref(), &signed);
                 // A claim outlives the longest a forward can take, then lapses by itself
                 // should this process die mid-request.
                 let in_flight = snapshot.server.upstream_timeout + IN_FLIGHT_MARGIN;

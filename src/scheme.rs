@@ -148,6 +148,16 @@ pub trait Scheme: Send + Sync + std::fmt::Debug {
         false
     }
 
+    /// A digest of what the signature covers, exactly as signed: the identity of a delivery
+    /// for replay protection when the signature does not cover a delivery id. Two requests
+    /// with the same digest are the same signed message, however their headers are spelled
+    /// (hex case, base64 padding, extra list entries); two different messages cannot share
+    /// a signature. Called only after `verify` succeeded. Default: the body.
+    fn replay_digest(&self, req: &Signed<'_>) -> [u8; 32] {
+        use sha2::Digest;
+        sha2::Sha256::digest(req.body).into()
+    }
+
     /// The timestamp tolerance, for timestamped schemes: the default replay window.
     fn tolerance(&self) -> Option<Duration> {
         None

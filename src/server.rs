@@ -258,12 +258,15 @@ async fn connection(
     };
     let (prefix, is_h2) = first?;
     let activity = Arc::new(Activity::new());
-    let io = TokioIo::new(Conn::new(
-        prefix,
-        stream,
-        server.keepalive_timeout,
-        Arc::clone(&activity),
-    ));
+    // An HTTP/2 request head is invisible until it is complete, so a connection trickling
+    // one looks idle: without a request in progress, an HTTP/2 connection may idle no longer
+    // than a head may take (as HTTP/1's header timeout also bounds its idle keep-alive).
+    let idle = if is_h2 {
+        server.keepalive_timeout.min(server.header_timeout)
+    } else {
+        server.keepalive_timeout
+    };
+    let io = TokioIo::new(Conn::new(prefix, stream, idle, Arc::clone(&activity)));
     let service = service_fn(move |req| {
         let proxy = Arc::clone(&proxy);
         // Counted from the request head until its response body has been sent.

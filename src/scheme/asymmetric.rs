@@ -197,6 +197,17 @@ impl Scheme for Asymmetric {
         true
     }
 
+    /// The timestamp and the body, as signed.
+    fn replay_digest(&self, req: &Signed<'_>) -> [u8; 32] {
+        use sha2::Digest;
+        let mut digest = sha2::Sha256::new();
+        if let Some(ts) = req.headers.get(&self.signed_headers[1]) {
+            digest.update(ts.as_bytes());
+        }
+        digest.update(req.body);
+        digest.finalize().into()
+    }
+
     fn tolerance(&self) -> Option<Duration> {
         Some(self.tolerance)
     }

@@ -189,6 +189,10 @@ impl Scheme for Handshaking {
         self.inner.signs_delivery_id()
     }
 
+    fn replay_digest(&self, req: &Signed<'_>) -> [u8; 32] {
+        self.inner.replay_digest(req)
+    }
+
     fn tolerance(&self) -> Option<std::time::Duration> {
         self.inner.tolerance()
     }

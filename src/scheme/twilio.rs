@@ -241,6 +241,23 @@ impl Scheme for Twilio {
     fn replay_default(&self) -> bool {
         true
     }
+
+    /// The URL (with its port written out) and the signed parameters, as signed.
+    fn replay_digest(&self, req: &Signed<'_>) -> [u8; 32] {
+        use sha2::Digest;
+        let params = match body_sha256(req.uri) {
+            Some(_) => Vec::new(),
+            None => Twilio::params(req.headers, req.body),
+        };
+        let [with_port, _] = url_forms(&self.url(req.uri));
+        let mut digest = Sha256::new();
+        digest.update(with_port.as_bytes());
+        for (name, value) in &params {
+            digest.update(name.as_bytes());
+            digest.update(value.as_bytes());
+        }
+        digest.finalize().into()
+    }
 }
 
 #[cfg(test)]

@@ -158,3 +158,48 @@ async fn a_stripe_replay_outside_the_tolerance_is_401_and_inside_it_a_duplicate(
     assert_eq!(res.status(), 401);
     assert_eq!(upstream.hits(), 1);
 }
+
+#[tokio::test]
+async fn a_re_spelled_signature_is_still_the_same_delivery() {
+    let upstream = Upstream::start().await;
+    let hookwall = Hookwall::start(&github_config(upstream.addr)).await;
+    assert_eq!(send(&hookwall, &signed()).await.status(), 200);
+    // Upper-case hex verifies too; it signs the same message, so it is a duplicate.
+    let mut upper = signed();
+    upper[0].1 = format!(
+        "sha256={}",
+        upper[0].1.trim_start_matches("sha256=").to_uppercase()
+    );
+    assert_eq!(
+        send(&hookwall, &upper).await.headers["x-hookwall-duplicate"],
+        "true"
+    );
+    assert_eq!(upstream.hits(), 1);
+
+    // Stripe: extra or reordered list entries do not make a new delivery either.
+    use hmac::Mac as _;
+    let stripe = Upstream::start().await;
+    let config = format!(
+        "[[route]]\npath = \"/stripe\"\nupstream = \"http://{}\"\nprovider = \"stripe\"\nsecret = {{ env = \"GITHUB_SECRET\" }}\n",
+        stripe.addr
+    );
+    let hookwall = Hookwall::start(&config).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(GITHUB_SECRET.as_bytes()).unwrap();
+    mac.update(format!("{now}.").as_bytes());
+    mac.update(BODY);
+    let v1 = hex::encode(mac.finalize().into_bytes());
+    for header in [
+        format!("t={now},v1={v1}"),
+        format!("v0=abc,v1={v1},t={now}"),
+        format!("t={now},v1={},v1={v1}", "0".repeat(64)),
+    ] {
+        let _ = hookwall
+            .post("/stripe", BODY, &[("stripe-signature", &header)])
+            .await;
+    }
+    assert_eq!(stripe.hits(), 1);
+}
