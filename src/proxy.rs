@@ -647,6 +647,9 @@ fn upstream_request(
     for (name, value) in &parts.headers {
         let dropped = DROPPED_REQUEST_HEADERS.contains(&name.as_str())
             || name.as_str().starts_with("x-hookwall-")
+            // `X_Forwarded_For` is `X-Forwarded-For` to servers that map `_` to `-` (CGI,
+            // WSGI): dropped, as nginx does, unless the scheme signs it.
+            || (name.as_str().contains('_') && !signed.contains(name))
             || (named_by_connection.iter().any(|t| t == name.as_str()) && !signed.contains(name));
         if !dropped {
             headers.append(name.clone(), value.clone());

@@ -62,6 +62,8 @@ async fn signed_request_reaches_upstream_byte_for_byte_with_the_specified_header
                 ("x-hookwall-anything", "forged"),
                 ("x-original-url", "/admin"),
                 ("x-http-method-override", "DELETE"),
+                // The same as X-Forwarded-For to a server that maps `_` to `-`.
+                ("x_forwarded_for", "10.9.9.9"),
             ],
         )
         .await;
@@ -120,6 +122,7 @@ async fn signed_request_reaches_upstream_byte_for_byte_with_the_specified_header
         "x-hookwall-anything",
         "x-original-url",
         "x-http-method-override",
+        "x_forwarded_for",
     ] {
         assert!(h.get(gone).is_none(), "{gone} reached the upstream");
     }
