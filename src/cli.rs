@@ -146,11 +146,17 @@ pub fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
     match cli.command.unwrap_or(Command::Run) {
         Command::Run => {
             let path = need_config(cli.config.as_deref())?;
-            let config = config::load(path)?;
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
-            runtime.block_on(crate::server::run(path.to_owned(), config))?;
+            runtime.block_on(async {
+                // Before anything slow (reading the config and its secrets): a SIGHUP from
+                // here on reloads rather than ends the process.
+                let hup = crate::server::catch_sighup();
+                let config = config::load(path)?;
+                crate::server::run(path.to_owned(), config, hup).await?;
+                Ok::<_, Box<dyn std::error::Error>>(())
+            })?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Check => {

@@ -233,7 +233,10 @@ pub struct Proxy {
     current: ArcSwap<Snapshot>,
     upstream: Upstream,
     metrics: Arc<Metrics>,
-    /// Whether the listener speaks TLS, for `X-Forwarded-Proto`.
+    /// The listener's TLS at start: whether it speaks TLS is fixed for the process (for
+    /// `X-Forwarded-Proto` and for `server`); a reload may change only the certificate.
+    tls_at_start: Option<crate::config::Tls>,
+    /// Whether the listener speaks TLS.
     tls: bool,
     /// Set when shutdown begins: `/readyz` then says not ready.
     draining: std::sync::atomic::AtomicBool,
@@ -336,7 +339,8 @@ impl Proxy {
     /// The proxy for a validated config, recording into `metrics`.
     pub fn new(config: Config, metrics: Arc<Metrics>) -> Proxy {
         let upstream = Upstream::new();
-        let tls = config.server.tls.is_some();
+        let tls_at_start = config.server.tls.clone();
+        let tls = tls_at_start.is_some();
         let replay_config = config.replay.clone();
         let config_admin = config.admin.clone();
         let replay = match &config.replay {
@@ -355,6 +359,7 @@ impl Proxy {
             upstream,
             metrics,
             tls,
+            tls_at_start,
             draining: std::sync::atomic::AtomicBool::new(false),
             replay,
             replay_config,
@@ -371,6 +376,11 @@ impl Proxy {
     /// restart).
     pub fn same_replay_store(&self, config: &Config) -> bool {
         self.replay_config == config.replay
+    }
+
+    /// The listener's TLS as the process started (see the field).
+    pub fn tls_at_start(&self) -> Option<&crate::config::Tls> {
+        self.tls_at_start.as_ref()
     }
 
     /// Marks the proxy as shutting down.

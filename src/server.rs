@@ -176,7 +176,7 @@ pub async fn serve_proxy(
     }
     // TLS on or off is decided here, once: a reload may change the certificate, not whether
     // this listener speaks TLS.
-    let tls_at_start = server.tls.clone();
+    let tls_at_start = proxy.tls_at_start().cloned();
     drop(snapshot);
     // Beyond `max_connections`, new connections wait in the kernel's backlog: hookwall does not
     // accept what it cannot serve, so its memory stays bounded.
@@ -475,15 +475,28 @@ impl AsyncWrite for Conn {
     }
 }
 
-/// Loads `path`, binds its listeners, and serves until SIGINT or SIGTERM; SIGHUP reloads.
+/// Catches SIGHUP, so that from now on a reload request is never taken for the default
+/// action (which ends the process). Call it first thing once a runtime exists, before the
+/// config is read.
+///
+/// # Errors
+/// The signal cannot be caught.
+#[cfg(unix)]
+pub fn catch_sighup() -> io::Result<tokio::signal::unix::Signal> {
+    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+}
+
+/// Binds `config`'s listeners and serves until SIGINT or SIGTERM; `hup` (from
+/// [`catch_sighup`]) reloads `path`.
 ///
 /// # Errors
 /// An address cannot be bound.
-pub async fn run(path: PathBuf, config: Config) -> io::Result<()> {
-    // Catch SIGHUP before anything is bound: from then on a reload request must never be
-    // taken for the default action (which ends the process).
-    #[cfg(unix)]
-    let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
+#[cfg(unix)]
+pub async fn run(
+    path: PathBuf,
+    config: Config,
+    hup: io::Result<tokio::signal::unix::Signal>,
+) -> io::Result<()> {
     let metrics = Metrics::new();
     let listener = Listener::bind(&config.server.listen).await?;
     let admin = match &config.admin {
@@ -498,7 +511,6 @@ pub async fn run(path: PathBuf, config: Config) -> io::Result<()> {
             admin,
         ));
     }
-    #[cfg(unix)]
     match hup {
         Ok(hup) => {
             tokio::spawn(reload_on_sighup(hup, path, Arc::clone(&proxy)));

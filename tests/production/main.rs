@@ -577,14 +577,17 @@ async fn sighup_reloads_the_real_binary_and_sigterm_stops_it() {
     )
     .await;
     assert_eq!(res.status(), 401, "the old secret is gone");
+    // Another delivery: replay protection keys on the signed message, so BODY again, even
+    // signed with the new secret, would be a duplicate of the first.
     let res = post_unix(
         &public,
         "/webhooks/github",
-        BODY,
-        &[("x-hub-signature-256", &signed_b)],
+        b"after reload",
+        &[("x-hub-signature-256", &sig(SECRET_B, b"after reload"))],
     )
     .await;
     assert_eq!(res.status(), 200);
+    assert_eq!(res.header("x-hookwall-duplicate"), None);
     let res = post_unix(
         &public,
         "/webhooks/new",
@@ -1339,4 +1342,640 @@ async fn request_ids_are_kept_when_well_formed_else_generated_and_logged() {
     // The malformed values themselves are never logged.
     let text = hookwall.stderr().join("\n");
     assert!(!text.contains("script") && !text.contains("two words") && !text.contains(long));
+}
+
+// ---------------------------------------------------------------------------------------
+// Regressions for the fixes from review
+// ---------------------------------------------------------------------------------------
+
+/// A GitHub route in front of `upstream`, with `extra` in `[server]`.
+fn github_config(dir: &TempDir, upstream: std::net::SocketAddr, extra: &str) -> std::path::PathBuf {
+    dir.write(
+        "hookwall.toml",
+        &format!(
+            "{}{}",
+            server(extra),
+            github_route(
+                "github",
+                "/webhooks/github",
+                &format!("http://{upstream}"),
+                FILE_A,
+                ""
+            )
+        ),
+    )
+}
+
+#[tokio::test]
+async fn keepalive_does_not_cut_a_response_body_that_pauses_then_closes_the_idle_connection() {
+    // The upstream sends its head and half the body, waits four times the keep-alive
+    // timeout, then sends the rest.
+    let upstream = support::ScriptedUpstream::start(
+        vec![
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 10\r\n\r\nhello",
+            b"world",
+        ],
+        Duration::from_millis(1200),
+    )
+    .await;
+    let dir = TempDir::new();
+    dir.write_secrets();
+    let config = github_config(&dir, upstream.addr, "keepalive_timeout = \"300ms\"");
+    let hookwall = Hookwall::start(&config).await;
+
+    let mut stream = TcpStream::connect(hookwall.addr()).await.unwrap();
+    let since = Instant::now();
+    stream
+        .write_all(&raw_request(
+            "/webhooks/github",
+            BODY,
+            &[("x-hub-signature-256", &sig(SECRET_A, BODY))],
+        ))
+        .await
+        .unwrap();
+    let answer = within(5.0, "the paused response", read_response(&mut stream)).await;
+    let took = since.elapsed();
+    assert_eq!(
+        answer,
+        Some((200, "helloworld".to_owned())),
+        "the whole body arrives although it paused longer than keepalive_timeout"
+    );
+    assert!(took >= Duration::from_millis(1200), "{took:?}");
+    assert_eq!(upstream.bodies(), [BODY]);
+
+    // With the body sent, the connection is idle: the keep-alive timeout closes it.
+    let done = Instant::now();
+    assert!(
+        closes_within(&mut stream, 3.0).await,
+        "the idle connection is closed after the body"
+    );
+    let idle = done.elapsed();
+    assert!(
+        idle >= Duration::from_millis(200),
+        "closed too early: {idle:?}"
+    );
+}
+
+#[tokio::test]
+async fn http2_idle_connection_is_closed_despite_pings_but_not_with_a_request_in_flight() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new();
+    dir.write_secrets();
+    let config = github_config(&dir, upstream.addr, "keepalive_timeout = \"500ms\"");
+    let hookwall = Hookwall::start(&config).await;
+    let addr = hookwall.addr();
+    let uri = format!("http://{addr}/webhooks/github");
+    let request = |body: &'static [u8], extra: Option<(&str, &str)>| {
+        let mut req = http::Request::post(&uri).header("x-hub-signature-256", sig(SECRET_A, body));
+        if let Some((k, v)) = extra {
+            req = req.header(k, v);
+        }
+        req.body(http_body_util::Full::new(bytes::Bytes::from_static(body)))
+            .unwrap()
+    };
+
+    // One request, then idle; the client pings every 100 ms and answers hookwall's pings.
+    let (mut idle, idle_conn) = support::h2_connect(addr, Duration::from_millis(100)).await;
+    let res = within(
+        5.0,
+        "an HTTP/2 answer",
+        idle.send_request(request(b"idle", None)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.version(), http::Version::HTTP_2);
+    assert_eq!(support::Reply::read(res).await.status(), 200);
+    let since = Instant::now();
+    let _ = within(
+        3.0,
+        "hookwall to close the idle HTTP/2 connection (pings are not requests)",
+        idle_conn,
+    )
+    .await;
+    let after = since.elapsed();
+    assert!(
+        after >= Duration::from_millis(250),
+        "closed too early: {after:?}"
+    );
+    assert!(idle.is_closed());
+
+    // A request the upstream holds for three times the timeout is not cut.
+    let (mut busy, busy_conn) = support::h2_connect(addr, Duration::from_millis(100)).await;
+    let since = Instant::now();
+    let res = within(
+        5.0,
+        "the slow HTTP/2 answer",
+        busy.send_request(request(b"slow", Some((DELAY_HEADER, "1500")))),
+    )
+    .await
+    .expect("the connection stays open while a request is in flight");
+    let res = support::Reply::read(res).await;
+    assert_eq!((res.status(), res.text().as_str()), (200, "upstream ok\n"));
+    assert!(since.elapsed() >= Duration::from_millis(1500));
+    // Then it is idle, and closed in turn.
+    let _ = within(
+        3.0,
+        "the HTTP/2 connection to close after its request",
+        busy_conn,
+    )
+    .await;
+    drop((idle, busy));
+
+    let bodies: Vec<_> = upstream.seen().into_iter().map(|s| s.body).collect();
+    assert_eq!(bodies, [&b"idle"[..], b"slow"]);
+}
+
+#[tokio::test]
+async fn reload_cannot_turn_tls_on_for_a_plain_listener() {
+    let upstream = Upstream::start().await;
+    let ca = TestCa::new("hookwall test CA");
+    let leaf = ca.leaf(&["localhost", "127.0.0.1"]);
+    let dir = TempDir::new();
+    dir.write_secrets();
+    dir.write("cert.pem", &leaf.cert_pem);
+    dir.write("key.pem", &leaf.key_pem);
+    let route = github_route(
+        "github",
+        "/webhooks/github",
+        &format!("http://{}", upstream.addr),
+        FILE_A,
+        "",
+    );
+    let config = dir.write("hookwall.toml", &format!("{}{route}", server("")));
+    let hookwall = Hookwall::start(&config).await;
+    let addr = hookwall.addr();
+    let post = |body: &'static [u8]| {
+        let hookwall = &hookwall;
+        async move {
+            let signature = sig(SECRET_A, body);
+            hookwall
+                .post(
+                    "/webhooks/github",
+                    body,
+                    &[("x-hub-signature-256", &signature)],
+                )
+                .await
+        }
+    };
+    // Serving plain HTTP before the reload.
+    assert_eq!(post(b"before").await.status(), 200);
+
+    dir.write(
+        "hookwall.toml",
+        &format!(
+            "{}{route}",
+            server("[server.tls]\ncert = \"cert.pem\"\nkey = \"key.pem\"\n")
+        ),
+    );
+    assert!(hookwall.reload(), "the config with TLS is valid");
+
+    // New connections still speak plain HTTP, and say so upstream.
+    let res = post(b"after").await;
+    assert_eq!(res.status(), 200, "{}", res.text());
+    // A TLS client finds no TLS server.
+    assert!(
+        tls_connect(&ca.client(), addr).await.is_err(),
+        "a plain listener does not start TLS after a reload"
+    );
+    let seen = upstream.seen();
+    let seen: Vec<_> = seen
+        .iter()
+        .map(|s| (&s.body[..], s.header("x-forwarded-proto")))
+        .collect();
+    assert_eq!(
+        seen,
+        [(&b"before"[..], Some("http")), (b"after", Some("http"))]
+    );
+}
+
+#[tokio::test]
+async fn reload_cannot_turn_tls_off_for_a_tls_listener() {
+    let upstream = Upstream::start().await;
+    let ca = TestCa::new("hookwall test CA");
+    let first = ca.leaf(&["localhost", "127.0.0.1"]);
+    let dir = TempDir::new();
+    dir.write_secrets();
+    dir.write("cert.pem", &first.cert_pem);
+    dir.write("key.pem", &first.key_pem);
+    let route = github_route(
+        "github",
+        "/webhooks/github",
+        &format!("http://{}", upstream.addr),
+        FILE_A,
+        "",
+    );
+    let config = dir.write(
+        "hookwall.toml",
+        &format!(
+            "{}{route}",
+            server("[server.tls]\ncert = \"cert.pem\"\nkey = \"key.pem\"\n")
+        ),
+    );
+    let hookwall = Hookwall::start(&config).await;
+    let addr = hookwall.addr();
+    let connector = ca.client();
+    // A signed POST over a new TLS connection: the status, and the certificate presented.
+    let post_tls = |body: &'static [u8]| {
+        let connector = connector.clone();
+        async move {
+            let stream = tls_connect(&connector, addr)
+                .await
+                .expect("the listener speaks TLS");
+            let cert = stream.get_ref().1.peer_certificates().unwrap()[0].clone();
+            let req = support::build(
+                "POST",
+                "/webhooks/github",
+                body,
+                &[("x-hub-signature-256", &sig(SECRET_A, body))],
+                "localhost",
+            );
+            let res = within(5.0, "an answer over TLS", support::send(stream, req)).await;
+            (res.status(), cert)
+        }
+    };
+    // Serving TLS before the reload.
+    assert_eq!(post_tls(b"before").await, (200, first.der.clone()));
+
+    dir.write("hookwall.toml", &format!("{}{route}", server("")));
+    // Other certificate files, which no config names now: the one from start stays in use.
+    let other = ca.leaf(&["localhost", "127.0.0.1"]);
+    dir.write("cert.pem", &other.cert_pem);
+    dir.write("key.pem", &other.key_pem);
+    assert!(hookwall.reload(), "the config without TLS is valid");
+
+    // New connections still need TLS, with the certificate from start.
+    assert_eq!(post_tls(b"after").await, (200, first.der.clone()));
+
+    // Plaintext gets no HTTP answer, and nothing goes upstream.
+    let mut plain = TcpStream::connect(addr).await.unwrap();
+    plain
+        .write_all(&raw_request(
+            "/webhooks/github",
+            b"plain",
+            &[("x-hub-signature-256", &sig(SECRET_A, b"plain"))],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        within(
+            5.0,
+            "the plain connection to end",
+            read_response(&mut plain)
+        )
+        .await,
+        None
+    );
+    let seen = upstream.seen();
+    let seen: Vec<_> = seen
+        .iter()
+        .map(|s| (&s.body[..], s.header("x-forwarded-proto")))
+        .collect();
+    assert_eq!(
+        seen,
+        [(&b"before"[..], Some("https")), (b"after", Some("https"))]
+    );
+}
+
+#[tokio::test]
+async fn unix_listener_replaces_only_a_stale_socket() {
+    use hookwall::server::Listener;
+    let dir = TempDir::new();
+
+    // A regular file where the socket should go: not replaced, not touched.
+    let file = dir.join("file.sock");
+    std::fs::write(&file, "operator data\n").unwrap();
+    let err = Listener::bind(&Listen::Unix(file.clone()))
+        .await
+        .err()
+        .expect("binding over a regular file fails");
+    assert!(err.to_string().contains("cannot listen on"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "operator data\n",
+        "the file is still there, with its content"
+    );
+
+    // A socket that still answers: not replaced either, and it keeps answering.
+    let live = dir.join("live.sock");
+    let owner = std::os::unix::net::UnixListener::bind(&live).unwrap();
+    assert!(Listener::bind(&Listen::Unix(live.clone())).await.is_err());
+    assert!(std::os::unix::net::UnixStream::connect(&live).is_ok());
+    drop(owner);
+
+    // A socket left by a listener that is gone (a std listener leaves its file): replaced.
+    let stale = dir.join("stale.sock");
+    drop(std::os::unix::net::UnixListener::bind(&stale).unwrap());
+    assert!(stale.exists());
+    let listener = Listener::bind(&Listen::Unix(stale.clone()))
+        .await
+        .expect("a stale socket is replaced");
+    assert_eq!(listener.describe(), format!("unix:{}", stale.display()));
+    assert!(tokio::net::UnixStream::connect(&stale).await.is_ok());
+    drop(listener);
+    assert!(!stale.exists(), "the listener removes its own socket");
+}
+
+/// The command that runs the hookwall binary on `config`, logging at info (the SIGHUP tests).
+fn binary_on(config: &std::path::Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_hookwall"));
+    cmd.arg("--config")
+        .arg(config)
+        .args(["--log-level", "info"])
+        .env_remove("RUST_LOG");
+    cmd
+}
+
+/// A shell that waits for `socket` to appear, then sends `pid` SIGHUP `storm` times back to
+/// back (a few milliseconds' worth); it gives up if `pid` ends first.
+fn hup_as_soon_as(socket: &std::path::Path, pid: u32, storm: u32) -> support::Process {
+    support::shell(&format!(
+        "n=0\n\
+         while [ ! -S '{socket}' ]; do\n\
+           n=$((n+1)); [ $n -lt 500 ] || {{ n=0; kill -0 {pid} 2>/dev/null || exit 3; }}\n\
+         done\n\
+         i=0\n\
+         while [ $i -lt {storm} ] && kill -HUP {pid} 2>/dev/null; do i=$((i+1)); done\n\
+         [ $i -eq {storm} ] || exit 4\n",
+        socket = socket.display()
+    ))
+}
+
+#[tokio::test]
+async fn sighup_as_soon_as_the_socket_appears_reloads_and_never_kills() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new();
+    dir.write_secrets();
+    for round in 0..10 {
+        // A fresh socket path each round: one left by a killed round would be taken for
+        // the listener.
+        let socket = dir.join(&format!("hw{round}.sock"));
+        let config = dir.write(
+            &format!("hw{round}.toml"),
+            &format!(
+                "[server]\nlisten = \"unix:{}\"\nshutdown_timeout = \"2s\"\n{}",
+                socket.display(),
+                github_route(
+                    "github",
+                    "/webhooks/github",
+                    &format!("http://{}", upstream.addr),
+                    FILE_A,
+                    ""
+                )
+            ),
+        );
+        let mut process = support::Process::spawn(binary_on(&config));
+        let mut hups = hup_as_soon_as(&socket, process.pid(), 1000);
+        let sent = hups.wait(10.0).await;
+        // Let a signal's default action, had one been taken, show.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        if let Some(status) = process.child.try_wait().unwrap() {
+            panic!(
+                "round {round}: SIGHUP right after the socket appeared ended hookwall ({status}):\n{}",
+                process.stderr().join("\n")
+            );
+        }
+        assert!(
+            sent.success(),
+            "round {round}: the signals were not all sent: {sent:?}"
+        );
+        // It caught them (a reload) and serves.
+        eventually(5.0, "a \"config reloaded\" log line", || {
+            process
+                .stderr()
+                .iter()
+                .any(|l| l.contains("config reloaded"))
+        })
+        .await;
+        let body = format!(r#"{{"round":{round}}}"#);
+        let res = post_unix(
+            &socket,
+            "/webhooks/github",
+            body.as_bytes(),
+            &[("x-hub-signature-256", &sig(SECRET_A, body.as_bytes()))],
+        )
+        .await;
+        assert_eq!(res.status(), 200, "round {round}");
+        assert!(process.child.try_wait().unwrap().is_none());
+    }
+    assert_eq!(upstream.hits(), 10);
+}
+
+#[tokio::test]
+async fn a_thousand_generated_request_ids_share_no_prefix() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new();
+    dir.write_secrets();
+    let config = github_config(&dir, upstream.addr, "");
+    let hookwall = Hookwall::start(&config).await;
+    let addr = hookwall.addr();
+    // Unsigned requests without X-Request-Id: each gets an id of its own, echoed back.
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        tasks.spawn(async move {
+            let mut ids = Vec::new();
+            for _ in 0..125 {
+                let stream = TcpStream::connect(addr).await.unwrap();
+                let req = support::build("POST", "/webhooks/github", b"", &[], &addr.to_string());
+                let res = support::send(stream, req).await;
+                assert_eq!(res.status(), 401);
+                ids.push(res.header("x-request-id").expect("an id").to_owned());
+            }
+            ids
+        });
+    }
+    let ids: Vec<String> = within(20.0, "1000 answers", tasks.join_all())
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    assert_eq!(ids.len(), 1000);
+    for id in &ids {
+        assert!(is_generated_id(id), "{id:?}");
+    }
+    let unique: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
+    assert_eq!(unique.len(), 1000, "ids repeat");
+    let prefixes: std::collections::HashSet<&str> = ids.iter().map(|id| &id[..16]).collect();
+    assert!(
+        prefixes.len() > 990,
+        "only {} distinct 16-character prefixes among 1000 ids, e.g. {:?}",
+        prefixes.len(),
+        &ids[..3]
+    );
+    assert_eq!(upstream.hits(), 0);
+}
+
+#[tokio::test]
+async fn twilio_refuses_a_body_its_url_signature_does_not_cover() {
+    use base64::Engine as _;
+    use hmac::Mac as _;
+    const TOKEN: &str = "prod-twilio-token-0c4e2a91";
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new();
+    dir.write("twilio.secret", &format!("{TOKEN}\n"));
+    let public_url = "https://hooks.example.test/hooks/twilio";
+    let config = dir.write(
+        "hookwall.toml",
+        &format!(
+            "{}\n[[route]]\nname = \"twilio\"\npath = \"/hooks/twilio\"\nupstream = \"http://{}\"\n\
+             provider = \"twilio\"\nsecret = {{ file = \"twilio.secret\" }}\npublic_url = \"{public_url}\"\n",
+            server(""),
+            upstream.addr
+        ),
+    );
+    let hookwall = Hookwall::start(&config).await;
+    // As Twilio signs a GET: the URL alone, no parameters.
+    let signature = {
+        let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(TOKEN.as_bytes()).unwrap();
+        mac.update(format!("{public_url}?CallSid=CA1").as_bytes());
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    };
+    let headers = [
+        ("x-twilio-signature", signature.as_str()),
+        ("content-type", "application/json"),
+    ];
+
+    let res = hookwall
+        .post("/hooks/twilio?CallSid=CA1", br#"{"forged":true}"#, &headers)
+        .await;
+    assert_eq!(res.status(), 401, "{}", res.text());
+    assert_eq!(upstream.hits(), 0, "a body nobody signed is not forwarded");
+
+    let res = hookwall
+        .post("/hooks/twilio?CallSid=CA1", b"", &headers)
+        .await;
+    assert_eq!(res.status(), 200, "{}", res.text());
+    let seen = upstream.only_one();
+    assert_eq!(seen.uri, "/hooks/twilio?CallSid=CA1");
+    assert!(seen.body.is_empty());
+    assert_eq!(seen.header("x-hookwall-verified"), Some("twilio"));
+
+    let scrape = hookwall.scrape().await;
+    assert_eq!(
+        scrape.get(
+            "hookwall_requests_total",
+            &[
+                ("route", "twilio"),
+                ("provider", "twilio"),
+                ("outcome", "rejected"),
+                ("reason", "malformed_body"),
+            ]
+        ),
+        Some(1.0)
+    );
+}
+
+#[tokio::test]
+async fn a_replay_stays_a_duplicate_for_twice_the_tolerance() {
+    use hmac::Mac as _;
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new();
+    dir.write_secrets();
+    let config = dir.write(
+        "hookwall.toml",
+        &format!(
+            "{}\n[[route]]\nname = \"slack\"\npath = \"/webhooks/slack\"\nupstream = \"http://{}\"\n\
+             provider = \"slack\"\nsecret = {{ file = \"a.secret\" }}\ntolerance = \"2s\"\n",
+            server(""),
+            upstream.addr
+        ),
+    );
+    let route = hookwall::config::load(&config).unwrap().routes.remove(0);
+    assert_eq!(route.replay_window, Some(Duration::from_secs(4)));
+    let hookwall = Hookwall::start(&config).await;
+
+    // Start just after a second boundary, so that a timestamp 2 s ahead now is within the
+    // 2 s tolerance, and still within it (about 1 s behind) 3 s later.
+    let unix_now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+    };
+    let into_second = unix_now().subsec_millis();
+    if into_second > 100 {
+        tokio::time::sleep(Duration::from_millis(u64::from(1010 - into_second))).await;
+    }
+    let ts = (unix_now().as_secs() + 2).to_string();
+    let body = b"token=x&team_id=T1&command=%2Fdeploy";
+    let signature = {
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(SECRET_A.as_bytes()).unwrap();
+        mac.update(format!("v0:{ts}:").as_bytes());
+        mac.update(body);
+        format!("v0={}", hex::encode(mac.finalize().into_bytes()))
+    };
+    let headers = [
+        ("x-slack-request-timestamp", ts.as_str()),
+        ("x-slack-signature", signature.as_str()),
+        ("content-type", "application/x-www-form-urlencoded"),
+    ];
+
+    let first = hookwall.post("/webhooks/slack", body, &headers).await;
+    assert_eq!(first.status(), 200, "{}", first.text());
+    assert_eq!(first.header("x-hookwall-duplicate"), None);
+    assert_eq!(upstream.hits(), 1);
+
+    // 3 s later the timestamp is about 1 s old, still within the tolerance: the replay
+    // window (twice the tolerance) still holds the delivery.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let again = hookwall.post("/webhooks/slack", body, &headers).await;
+    assert_eq!(again.status(), 200, "{}", again.text());
+    assert_eq!(
+        again.header("x-hookwall-duplicate"),
+        Some("true"),
+        "still a duplicate after 3 s"
+    );
+    assert_eq!(upstream.hits(), 1, "not forwarded twice");
+}
+
+#[tokio::test]
+async fn verify_fails_a_meta_handshake_with_a_wrong_verify_token() {
+    let dir = TempDir::new();
+    dir.write_secrets();
+    let config = dir.write(
+        "hookwall.toml",
+        &format!(
+            "{}\n[[route]]\nname = \"meta\"\npath = \"/webhooks/meta\"\nupstream = \"http://127.0.0.1:9\"\n\
+             provider = \"meta\"\nsecret = {{ file = \"a.secret\" }}\nhandshake = true\n\
+             verify_token = {{ env = \"HW_PROD_META_VERIFY_TOKEN\" }}\n",
+            server("")
+        ),
+    );
+    let verify = |name: &str, token: &str| {
+        let capture = dir.write(
+            name,
+            &format!(
+                "GET /webhooks/meta?hub.mode=subscribe&hub.verify_token={token}&hub.challenge=1158201444 HTTP/1.1\r\n\
+                 Host: hooks.example.test\r\nUser-Agent: facebookplatform/1.0\r\n\r\n"
+            ),
+        );
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_hookwall"));
+        cmd.arg("verify")
+            .arg("--config")
+            .arg(&config)
+            .arg(capture)
+            .env("HW_PROD_META_VERIFY_TOKEN", "meta-right-token-93b1")
+            .env_remove("RUST_LOG");
+        async move {
+            let out = within(10.0, "hookwall verify", cmd.output()).await.unwrap();
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+            )
+        }
+    };
+
+    let (code, stdout) = verify("wrong.http", "a-wrong-guess").await;
+    assert_eq!(code, Some(1), "{stdout}");
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("handshake"))
+        .unwrap_or_else(|| panic!("no handshake line:\n{stdout}"));
+    assert!(line.starts_with("FAIL handshake"), "{stdout}");
+    assert!(line.contains("refused"), "{stdout}");
+
+    let (code, stdout) = verify("right.http", "meta-right-token-93b1").await;
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(
+        stdout.lines().any(|l| l.starts_with("ok   handshake")),
+        "{stdout}"
+    );
 }

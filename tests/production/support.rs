@@ -898,3 +898,123 @@ pub async fn flask_count(socket: &Path) -> u64 {
         serde_json::from_str(body).unwrap_or_else(|e| panic!("no count in {text:?}: {e}"));
     json["count"].as_u64().unwrap()
 }
+
+/// An HTTP/1.1 upstream on 127.0.0.1:0 that answers every request with `parts` written one
+/// after another, `pause` between each: a response whose body arrives in pieces (the first
+/// part holds the head). It reads each request whole (head and `Content-Length` body) before
+/// answering, and records the bodies.
+pub struct ScriptedUpstream {
+    pub addr: SocketAddr,
+    bodies: Arc<Mutex<Vec<Bytes>>>,
+    task: JoinHandle<()>,
+}
+
+impl ScriptedUpstream {
+    pub async fn start(parts: Vec<&'static [u8]>, pause: Duration) -> ScriptedUpstream {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let bodies = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&bodies);
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let log = Arc::clone(&log);
+                let parts = parts.clone();
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    // One request after another, until the connection ends.
+                    while let Some(body) = read_request(&mut stream, &mut buf).await {
+                        log.lock().unwrap().push(body);
+                        for (i, part) in parts.iter().enumerate() {
+                            if i > 0 {
+                                tokio::time::sleep(pause).await;
+                            }
+                            if stream.write_all(part).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        ScriptedUpstream { addr, bodies, task }
+    }
+
+    pub fn bodies(&self) -> Vec<Bytes> {
+        self.bodies.lock().unwrap().clone()
+    }
+}
+
+impl Drop for ScriptedUpstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Reads one HTTP/1.1 request (head, then a `Content-Length` body) from `stream`, keeping
+/// what follows it in `buf`; its body, or `None` once the connection ends.
+async fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<Bytes> {
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let mut chunk = [0u8; 4096];
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    while buf.len() < head_end + length {
+        let mut chunk = [0u8; 4096];
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let body = Bytes::copy_from_slice(&buf[head_end..head_end + length]);
+    buf.drain(..head_end + length);
+    Some(body)
+}
+
+/// A prior-knowledge HTTP/2 connection to `addr` with hyper's client, which pings the server
+/// every `ping` even while idle (and answers the server's pings, as every HTTP/2 client
+/// does). Returns the request sender (keep it: dropping it lets the client close the
+/// connection itself) and the connection task, which ends when the connection closes.
+pub async fn h2_connect(
+    addr: SocketAddr,
+    ping: Duration,
+) -> (
+    hyper::client::conn::http2::SendRequest<Full<Bytes>>,
+    JoinHandle<Result<(), hyper::Error>>,
+) {
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (sender, conn) =
+        hyper::client::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+            .timer(hyper_util::rt::TokioTimer::new())
+            .keep_alive_interval(ping)
+            .keep_alive_timeout(Duration::from_secs(10))
+            .keep_alive_while_idle(true)
+            .handshake(TokioIo::new(stream))
+            .await
+            .unwrap();
+    (sender, tokio::spawn(conn))
+}
+
+/// `sh -c script`, stopped on drop like any [`Process`]. For what must happen within
+/// microseconds of an event, with no process to start in between (`kill` is a builtin).
+pub fn shell(script: &str) -> Process {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c").arg(script);
+    Process::spawn(cmd)
+}
