@@ -525,7 +525,10 @@ impl Proxy {
                 let key = replay_key(route, id.as_deref(), &signed);
                 // A claim outlives the longest a forward can take, then lapses by itself
                 // should this process die mid-request.
-                let in_flight = snapshot.server.upstream_timeout + IN_FLIGHT_MARGIN;
+                let in_flight = snapshot
+                    .server
+                    .upstream_timeout
+                    .saturating_add(IN_FLIGHT_MARGIN);
                 match self.replay.claim(&key, in_flight).await {
                     Ok(Claim::Claimed) => Some((key, window)),
                     Ok(Claim::InFlight) => return Err(Rejection::InFlight),

@@ -181,7 +181,7 @@ impl MemoryStore {
                 None => break,
             }
         }
-        inner.insert(key, State::InFlight, now + in_flight);
+        inner.insert(key, State::InFlight, later(now, in_flight));
         Claim::Claimed
     }
 
@@ -190,7 +190,7 @@ impl MemoryStore {
         let mut inner = self.lock();
         // Only a key still claimed becomes delivered (as Redis's SET XX does).
         if inner.entries.contains_key(key) {
-            inner.insert(key, State::Delivered, now + window);
+            inner.insert(key, State::Delivered, later(now, window));
         }
     }
 
@@ -323,6 +323,12 @@ impl RedisStore {
             )))
         }
     }
+}
+
+/// `now + d`, or as far ahead as an instant goes.
+fn later(now: Instant, d: Duration) -> Instant {
+    now.checked_add(d)
+        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
 }
 
 fn millis(d: Duration) -> u64 {

@@ -25,7 +25,7 @@ pub enum TargetError {
     EmptySegment,
     /// A backslash, which some servers treat as `/`.
     Backslash,
-    /// `%2F`, `%2E`, `%5C`, `%25` or `%00`: a separator or escape the app might decode.
+    /// `%2F`, `%2E`, `%5C`, `%25`, `%3B` or `%00`: a separator or escape the app might decode.
     EncodedSeparator,
     /// `%` not followed by two hex digits.
     BadEscape,
@@ -57,7 +57,7 @@ impl std::fmt::Display for TargetError {
             TargetError::DotSegment => "holds a `.` or `..` segment",
             TargetError::EmptySegment => "holds an empty segment (`//`)",
             TargetError::Backslash => "holds a backslash",
-            TargetError::EncodedSeparator => "holds an encoded `/`, `.`, `\\`, `%` or NUL",
+            TargetError::EncodedSeparator => "holds an encoded `/`, `.`, `\\`, `%`, `;` or NUL",
             TargetError::BadEscape => "holds a `%` not followed by two hex digits",
             TargetError::BadCharacter => "holds a space, control character, `#` or non-ASCII byte",
         })
@@ -129,7 +129,9 @@ fn check_escapes(text: &str, is_path: bool) -> Result<(), TargetError> {
                 return Err(TargetError::BadEscape);
             };
             let decoded = (h * 16 + l) as u8;
-            if decoded == 0 || (is_path && matches!(decoded, b'/' | b'.' | b'\\' | b'%')) {
+            // `;` too: a server that decodes before stripping `;params` would read
+            // `..%3B` as the dot segment `..;`.
+            if decoded == 0 || (is_path && matches!(decoded, b'/' | b'.' | b'\\' | b'%' | b';')) {
                 return Err(TargetError::EncodedSeparator);
             }
             i += 3;
@@ -241,6 +243,8 @@ mod tests {
     #[test]
     fn refuses_encoded_separators_and_double_encoding() {
         for t in [
+            "/a/..%3B/b",
+            "/a%3bb",
             "/a%2fb",
             "/a%2Fb",
             "/a/%2e%2e/b",

@@ -4,6 +4,10 @@
 
 use std::time::Duration;
 
+/// The longest duration any setting takes: a year. Longer values are typos, and near the
+/// top of the range adding them to an instant would overflow.
+pub const MAX: Duration = Duration::from_secs(366 * 24 * 3600);
+
 /// Parses a duration: one or more `<whole number><unit>` parts, units `ms`, `s`, `m`, `h`.
 ///
 /// # Errors
@@ -59,17 +63,22 @@ pub fn parse(text: &str) -> Result<Duration, String> {
     if total.is_zero() {
         return Err("must be longer than zero".into());
     }
+    if total > MAX {
+        return Err(format!(
+            "`{text}` is longer than a year, the most any setting takes"
+        ));
+    }
     Ok(total)
 }
 
 /// Shows a duration the way a user would write it (`9s`, `1500ms`, `5m`).
 pub fn display(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms % 3_600_000 == 0 {
+    if ms.is_multiple_of(3_600_000) {
         format!("{}h", ms / 3_600_000)
-    } else if ms % 60_000 == 0 {
+    } else if ms.is_multiple_of(60_000) {
         format!("{}m", ms / 60_000)
-    } else if ms % 1_000 == 0 {
+    } else if ms.is_multiple_of(1_000) {
         format!("{}s", ms / 1_000)
     } else {
         format!("{ms}ms")
