@@ -6,6 +6,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = hookwall::cli::Cli::parse();
-    hookwall::cli::init_tracing(&cli);
+    // Held to the end: dropping it flushes the log lines still queued.
+    let _logging = hookwall::cli::init_tracing(&cli);
     hookwall::cli::run(cli).unwrap_or_else(|err| hookwall::cli::report(&*err))
 }

@@ -207,6 +207,122 @@ impl Metrics {
     }
 }
 
+/// One route's most used series, resolved once: the common path (a forwarded request, its
+/// durations, the usual upstream code, the first secret slot) then records with no label
+/// lookup and no allocation. Series are created on first use, as through the families.
+#[derive(Debug)]
+pub struct RouteMetrics {
+    route: String,
+    provider: String,
+    forwarded: std::sync::OnceLock<Counter>,
+    request_duration: std::sync::OnceLock<Histogram>,
+    upstream_duration: std::sync::OnceLock<Histogram>,
+    upstream_code: std::sync::OnceLock<(u16, Counter)>,
+    slot0: std::sync::OnceLock<Counter>,
+}
+
+impl RouteMetrics {
+    /// The cache for `route` (served by `provider`).
+    pub fn new(route: &str, provider: &str) -> RouteMetrics {
+        RouteMetrics {
+            route: route.to_owned(),
+            provider: provider.to_owned(),
+            forwarded: std::sync::OnceLock::new(),
+            request_duration: std::sync::OnceLock::new(),
+            upstream_duration: std::sync::OnceLock::new(),
+            upstream_code: std::sync::OnceLock::new(),
+            slot0: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// As [`Metrics::request`], for this route.
+    pub fn request(&self, m: &Metrics, outcome: &str, reason: &str, took: Duration) {
+        if outcome == "forwarded" && reason.is_empty() {
+            self.forwarded
+                .get_or_init(|| {
+                    m.requests
+                        .get_or_create(&RequestLabels {
+                            route: self.route.clone(),
+                            provider: self.provider.clone(),
+                            outcome: outcome.to_owned(),
+                            reason: String::new(),
+                        })
+                        .clone()
+                })
+                .inc();
+        } else {
+            m.requests
+                .get_or_create(&RequestLabels {
+                    route: self.route.clone(),
+                    provider: self.provider.clone(),
+                    outcome: outcome.to_owned(),
+                    reason: reason.to_owned(),
+                })
+                .inc();
+        }
+        self.request_duration
+            .get_or_init(|| {
+                m.request_duration
+                    .get_or_create(&RouteLabels {
+                        route: self.route.clone(),
+                    })
+                    .clone()
+            })
+            .observe(took.as_secs_f64());
+    }
+
+    /// As [`Metrics::upstream`], for this route.
+    pub fn upstream(&self, m: &Metrics, code: u16, took: Duration) {
+        let (usual, counter) = self.upstream_code.get_or_init(|| {
+            let counter = m
+                .upstream_responses
+                .get_or_create(&UpstreamLabels {
+                    route: self.route.clone(),
+                    code: code.to_string(),
+                })
+                .clone();
+            (code, counter)
+        });
+        if *usual == code {
+            counter.inc();
+        } else {
+            m.upstream_responses
+                .get_or_create(&UpstreamLabels {
+                    route: self.route.clone(),
+                    code: code.to_string(),
+                })
+                .inc();
+        }
+        self.upstream_duration
+            .get_or_init(|| {
+                m.upstream_duration
+                    .get_or_create(&RouteLabels {
+                        route: self.route.clone(),
+                    })
+                    .clone()
+            })
+            .observe(took.as_secs_f64());
+    }
+
+    /// As [`Metrics::slot`], for this route.
+    pub fn slot(&self, m: &Metrics, slot: usize) {
+        if slot == 0 {
+            self.slot0
+                .get_or_init(|| {
+                    m.secret_slot_matches
+                        .get_or_create(&SlotLabels {
+                            route: self.route.clone(),
+                            slot: "0".to_owned(),
+                        })
+                        .clone()
+                })
+                .inc();
+        } else {
+            m.slot(&self.route, slot);
+        }
+    }
+}
+
 /// Decrements the in-flight gauge when dropped, however the request ends.
 pub struct InFlight(Gauge);
 

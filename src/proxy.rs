@@ -24,7 +24,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 use crate::config::{Config, ReplayStore, Route, Server};
-use crate::metrics::{InFlight, Metrics};
+use crate::metrics::{InFlight, Metrics, RouteMetrics};
 use crate::replay::{Claim, MemoryStore, RedisStore, Store};
 use crate::routing::{self, RouteTable, TargetError};
 use crate::scheme::handshake::Handshake;
@@ -212,6 +212,8 @@ pub enum Peer {
 pub struct Snapshot {
     table: RouteTable,
     targets: Vec<Target>,
+    /// Per route, its most used metric series, resolved once.
+    route_metrics: Vec<RouteMetrics>,
     server: Server,
 }
 
@@ -251,6 +253,8 @@ pub struct Proxy {
 /// What one request came to, for the log line and the metrics.
 struct Outcome<'a> {
     route: Option<&'a Route>,
+    /// The route's index in the snapshot, with `route`.
+    route_index: Option<usize>,
     rejection: Option<Rejection>,
     upstream_status: Option<u16>,
     delivery_id: Option<String>,
@@ -425,6 +429,7 @@ impl Proxy {
         }
         let mut outcome = Outcome {
             route: None,
+            route_index: None,
             rejection: None,
             upstream_status: None,
             delivery_id: None,
@@ -449,7 +454,7 @@ impl Proxy {
                 .headers_mut()
                 .insert(X_REQUEST_ID.clone(), id.clone());
         }
-        self.record(&parts, &response, &outcome, &request_id, start);
+        self.record(&snapshot, &parts, &response, &outcome, &request_id, start);
         response
     }
 
@@ -473,6 +478,7 @@ impl Proxy {
             .ok_or(Rejection::NoRoute)?;
         let route = &snapshot.table.routes()[index];
         outcome.route = Some(route);
+        outcome.route_index = Some(index);
         if !route.methods.contains(&parts.method)
             && !route.scheme.handshake_methods().contains(&parts.method)
         {
@@ -573,8 +579,11 @@ impl Proxy {
             }
         })?;
         outcome.upstream_status = Some(res.status().as_u16());
-        self.metrics
-            .upstream(&route.name, res.status().as_u16(), sent.elapsed());
+        snapshot.route_metrics[index].upstream(
+            &self.metrics,
+            res.status().as_u16(),
+            sent.elapsed(),
+        );
         let (mut head, body) = res.into_parts();
         strip_response_headers(&mut head.headers);
         // The upstream may answer in HTTP/1.0; hyper frames the answer for the sender's
@@ -780,9 +789,15 @@ impl Snapshot {
             .iter()
             .map(|r| upstream.target(&r.upstream))
             .collect();
+        let route_metrics = config
+            .routes
+            .iter()
+            .map(|r| RouteMetrics::new(&r.name, r.scheme.provider()))
+            .collect();
         Snapshot {
             table: RouteTable::new(config.routes),
             targets,
+            route_metrics,
             server: config.server,
         }
     }
@@ -834,6 +849,7 @@ impl Proxy {
     /// metrics.
     fn record(
         &self,
+        snapshot: &Snapshot,
         parts: &Parts,
         res: &Response<ResponseBody>,
         outcome: &Outcome<'_>,
@@ -892,9 +908,15 @@ impl Proxy {
                 "forwarded"
             ),
         }
-        self.metrics.request(route, provider, kind, reason, took);
-        if let (Some(slot), Some(r)) = (outcome.secret_slot, outcome.route) {
-            self.metrics.slot(&r.name, slot);
+        match outcome.route_index {
+            Some(i) => {
+                let cached = &snapshot.route_metrics[i];
+                cached.request(&self.metrics, kind, reason, took);
+                if let Some(slot) = outcome.secret_slot {
+                    cached.slot(&self.metrics, slot);
+                }
+            }
+            None => self.metrics.request(route, provider, kind, reason, took),
         }
     }
 }
