@@ -157,9 +157,15 @@ pub fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
     match cli.command.unwrap_or(Command::Run) {
         Command::Run => {
             let path = need_config(cli.config.as_deref())?;
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
+            // One core (a sidecar's CPU limit, or `taskset`): a single-threaded runtime,
+            // which skips the work-stealing machinery a lone worker has no use for.
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let mut builder = if cores == 1 {
+                tokio::runtime::Builder::new_current_thread()
+            } else {
+                tokio::runtime::Builder::new_multi_thread()
+            };
+            let runtime = builder.enable_all().build()?;
             runtime.block_on(async {
                 // Before anything slow (reading the config and its secrets): a SIGHUP from
                 // here on reloads rather than ends the process.
