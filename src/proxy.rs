@@ -146,7 +146,7 @@ impl Rejection {
 /// Request headers that never go upstream: hop-by-hop ones (RFC 9110 section 7.6.1), the
 /// framing hookwall sets itself, forwarding information a client could forge, and routing
 /// overrides some frameworks honour.
-const DROPPED_REQUEST_HEADERS: &[&str] = &[
+pub(crate) const DROPPED_REQUEST_HEADERS: &[&str] = &[
     "connection",
     "keep-alive",
     "proxy-connection",

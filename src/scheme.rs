@@ -183,6 +183,24 @@ pub trait Scheme: Send + Sync + std::fmt::Debug {
     }
 }
 
+/// The first slot (secret or key of a rotation list) whose check passed. Every check is
+/// evaluated, whatever the earlier ones gave, so the time taken does not tell which slot
+/// matched.
+///
+/// # Errors
+/// [`Unverified::SignatureMismatch`] when none passed.
+pub(crate) fn first_match(
+    checks: impl IntoIterator<Item = subtle::Choice>,
+) -> Result<usize, Unverified> {
+    let mut matched = None;
+    for (slot, ok) in checks.into_iter().enumerate() {
+        if bool::from(ok) && matched.is_none() {
+            matched = Some(slot);
+        }
+    }
+    matched.ok_or(Unverified::SignatureMismatch)
+}
+
 /// The provider names [`build`] knows, as written in config.
 pub fn providers() -> impl Iterator<Item = &'static str> {
     presets::NAMES

@@ -65,16 +65,11 @@ impl Scheme for GitLab {
             return Err(Unverified::MalformedSignature);
         }
         let claimed: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        let mut matched = None;
-        for (slot, digest) in self.digests.iter().enumerate() {
-            if bool::from(digest.ct_eq(&claimed)) && matched.is_none() {
-                matched = Some(slot);
-            }
-        }
+        let secret_slot = super::first_match(self.digests.iter().map(|d| d.ct_eq(&claimed)))?;
         Ok(Verified {
             delivery_id: delivery_id(req.headers, &EVENT_UUID),
             timestamp: None,
-            secret_slot: matched.ok_or(Unverified::SignatureMismatch)?,
+            secret_slot,
         })
     }
 

@@ -685,10 +685,8 @@ impl Scheme for HmacScheme {
         let timestamp_raw = timestamp.map_or(&[][..], |(raw, _)| raw);
         let claimed = &claims.tags[..claims.count];
         let want = self.params.algorithm.tag_len();
-        // Every slot, form and claim is compared, so the time taken does not tell which
-        // secret matched.
-        let mut matched = None;
-        for url in &urls[..url_forms] {
+        let mut forms: [([&[u8]; MAX_PARTS], usize); 2] = [([&[]; MAX_PARTS], 0); 2];
+        for (form, url) in forms.iter_mut().zip(&urls[..url_forms]) {
             let input = PayloadInput {
                 body: req.body,
                 timestamp: timestamp_raw,
@@ -696,20 +694,20 @@ impl Scheme for HmacScheme {
                 method,
                 url: url.as_bytes(),
             };
-            let mut pieces: [&[u8]; MAX_PARTS] = [&[]; MAX_PARTS];
-            let n = self.pieces(&mut pieces, &self.params.template, &input);
-            for (slot, key) in self.keys.iter().enumerate() {
-                let tag = key.tag(&pieces[..n]);
-                let mut ok = subtle::Choice::from(0);
+            form.1 = self.pieces(&mut form.0, &self.params.template, &input);
+        }
+        // Every slot, URL form and claim is compared, so the time taken does not tell which
+        // secret matched.
+        let secret_slot = super::first_match(self.keys.iter().map(|key| {
+            let mut ok = subtle::Choice::from(0);
+            for (pieces, n) in &forms[..url_forms] {
+                let tag = key.tag(&pieces[..*n]);
                 for claim in claimed {
                     ok |= tag.as_bytes().ct_eq(&claim[..want]);
                 }
-                if bool::from(ok) && matched.is_none() {
-                    matched = Some(slot);
-                }
             }
-        }
-        let secret_slot = matched.ok_or(Unverified::SignatureMismatch)?;
+            ok
+        }))?;
         let timestamp = match (&self.params.timestamp, timestamp) {
             (
                 Some(
@@ -947,40 +945,15 @@ pub(crate) fn delivery_id(headers: &HeaderMap, name: &HeaderName) -> Option<Stri
         .then(|| text.to_owned())
 }
 
-/// Header names that the proxy rewrites or drops (`proxy::DROPPED_REQUEST_HEADERS`), so no
-/// signature can live in them: the upstream would never see what was verified.
-const RESERVED_HEADERS: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "host",
-    "content-length",
-    "expect",
-    "forwarded",
-    "x-forwarded-for",
-    "x-forwarded-proto",
-    "x-forwarded-host",
-    "x-forwarded-port",
-    "x-forwarded-prefix",
-    "x-real-ip",
-    "x-original-url",
-    "x-rewrite-url",
-    "x-http-method-override",
-    "x-http-method",
-    "x-method-override",
-];
-
 /// Parses a header name from config for `key`.
 pub(crate) fn header_name(key: &'static str, text: &str) -> Result<HeaderName, BuildError> {
     let name = HeaderName::from_bytes(text.as_bytes())
         .map_err(|_| BuildError::new(key, format!("`{text}` is not a valid header name")))?;
-    if RESERVED_HEADERS.contains(&name.as_str()) || name.as_str().starts_with("x-hookwall-") {
+    // Headers the proxy rewrites or drops: the upstream would never see what was verified.
+    let reserved = crate::proxy::DROPPED_REQUEST_HEADERS.contains(&name.as_str())
+        || name == http::header::HOST
+        || name.as_str().starts_with("x-hookwall-");
+    if reserved {
         return Err(BuildError::new(
             key,
             format!("`{text}` is a header the proxy rewrites; a signature cannot live there"),

@@ -138,14 +138,11 @@ impl Scheme for Mailgun {
             .read(f.timestamp.as_bytes())
             .ok_or(Unverified::MalformedTimestamp)?;
         check_skew(at, now, self.tolerance)?;
-        let mut matched = None;
-        for (slot, key) in self.keys.iter().enumerate() {
-            let ok = Mailgun::tag(key, &f.timestamp, &f.token).ct_eq(&claimed[..32]);
-            if bool::from(ok) && matched.is_none() {
-                matched = Some(slot);
-            }
-        }
-        let secret_slot = matched.ok_or(Unverified::SignatureMismatch)?;
+        let secret_slot = super::first_match(
+            self.keys
+                .iter()
+                .map(|key| Mailgun::tag(key, &f.timestamp, &f.token).ct_eq(&claimed[..32])),
+        )?;
         let delivery_id = (f.token.len() <= 128 && f.token.bytes().all(|b| b.is_ascii_graphic()))
             .then_some(f.token);
         Ok(Verified {

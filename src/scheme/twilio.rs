@@ -199,20 +199,15 @@ impl Scheme for Twilio {
             None => Twilio::params(req.headers, req.body),
         };
         let forms = url_forms(&self.url(req.uri));
-        let mut matched = None;
-        for (slot, key) in self.keys.iter().enumerate() {
-            let mut ok = subtle::Choice::from(0);
-            for url in &forms {
-                ok |= Twilio::tag(key, url, &params).as_bytes().ct_eq(claimed);
-            }
-            if bool::from(ok) && matched.is_none() {
-                matched = Some(slot);
-            }
-        }
+        let secret_slot = super::first_match(self.keys.iter().map(|key| {
+            forms.iter().fold(subtle::Choice::from(0), |ok, url| {
+                ok | Twilio::tag(key, url, &params).as_bytes().ct_eq(claimed)
+            })
+        }))?;
         Ok(Verified {
             delivery_id: delivery_id(req.headers, &IDEMPOTENCY),
             timestamp: None,
-            secret_slot: matched.ok_or(Unverified::SignatureMismatch)?,
+            secret_slot,
         })
     }
 
