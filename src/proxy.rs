@@ -268,8 +268,9 @@ struct Outcome<'a> {
 
 /// How a forwarded request is marked for the upstream.
 enum Mark {
-    /// Verified, with the delivery id where the scheme has one.
-    Verified(Option<String>),
+    /// Verified, with the delivery id where the scheme has one, and the signed message's
+    /// identity where the scheme had it.
+    Verified(Option<String>, Option<[u8; 32]>),
     /// An unsigned setup handshake the route opted in to forward.
     Handshake,
     /// Did not verify, forwarded because the route is in shadow mode: no verified header.
@@ -304,11 +305,16 @@ fn duplicate() -> Response<ResponseBody> {
 /// whoever replays a request, and a signature header can be re-spelled (hex case, extra list
 /// entries) without changing what it signs; the signed message cannot change, and it is
 /// exactly what a provider's own retry of an unchanged delivery repeats.
-fn replay_key(route: &Route, delivery_id: Option<&str>, signed: &Signed<'_>) -> String {
+fn replay_key(
+    route: &Route,
+    delivery_id: Option<&str>,
+    message: Option<[u8; 32]>,
+    signed: &Signed<'_>,
+) -> String {
     if let (Some(id), true) = (delivery_id, route.scheme.signs_delivery_id()) {
         return format!("hookwall:{}:id:{id}", route.name);
     }
-    let digest = route.scheme.replay_digest(signed);
+    let digest = message.unwrap_or_else(|| route.scheme.replay_digest(signed));
     format!("hookwall:{}:msg:{}", route.name, hex::encode(digest))
 }
 
@@ -513,7 +519,7 @@ impl Proxy {
                         outcome.handshake = true;
                         return answer(handshake);
                     }
-                    Mark::Verified(verified.delivery_id)
+                    Mark::Verified(verified.delivery_id, verified.message)
                 }
                 // Shadow mode: the verdict is logged and counted, the request goes on.
                 Err(why) if !route.enforce => {
@@ -527,8 +533,8 @@ impl Proxy {
         // Replay protection, for verified deliveries only: unsigned requests never reach
         // the store.
         let replay = match (&mark, route.replay_window) {
-            (Mark::Verified(id), Some(window)) => {
-                let key = replay_key(route, id.as_deref(), &signed);
+            (Mark::Verified(id, message), Some(window)) => {
+                let key = replay_key(route, id.as_deref(), *message, &signed);
                 // A claim outlives the longest a forward can take, then lapses by itself
                 // should this process die mid-request.
                 let in_flight = snapshot
@@ -699,7 +705,7 @@ fn upstream_request(
     );
     let provider = HeaderValue::from_static(route.scheme.provider());
     match mark {
-        Mark::Verified(delivery_id) => {
+        Mark::Verified(delivery_id, _) => {
             headers.insert(X_HOOKWALL_VERIFIED.clone(), provider);
             if let Some(id) = delivery_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
                 headers.insert(X_HOOKWALL_DELIVERY_ID.clone(), id);

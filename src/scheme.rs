@@ -44,6 +44,10 @@ pub struct Verified {
     pub timestamp: Option<SystemTime>,
     /// Which secret of the route's rotation list verified (0 is the first).
     pub secret_slot: usize,
+    /// The identity of the signed message, where the check had it for free (the HMAC
+    /// engine: a SHA-256 of the first secret's tag over it): the replay key, instead of
+    /// [`Scheme::replay_digest`]. Never the tag itself, which is a valid signature.
+    pub message: Option<[u8; 32]>,
 }
 
 /// Why a request did not verify. Each has a stable reason code for logs and metrics; none

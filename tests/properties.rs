@@ -1653,7 +1653,7 @@ proptest! {
         if let Ok(v) = &got {
             let _ = s.after_verify(&req.signed(), v);
         }
-        let _ = s.after_verify(&req.signed(), &Verified { delivery_id: None, timestamp: None, secret_slot: 0 });
+        let _ = s.after_verify(&req.signed(), &Verified { delivery_id: None, timestamp: None, secret_slot: 0, message: None });
     }
 }
 

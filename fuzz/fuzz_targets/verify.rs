@@ -113,6 +113,7 @@ fuzz_target!(|data: &[u8]| {
         delivery_id: None,
         timestamp: None,
         secret_slot: 0,
+        message: None,
     });
     let _ = s.after_verify(&req, &verified);
 });

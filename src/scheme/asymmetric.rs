@@ -181,6 +181,7 @@ impl Scheme for Asymmetric {
             delivery_id: None,
             timestamp: Some(at),
             secret_slot: slot.ok_or(Unverified::SignatureMismatch)?,
+            message: None,
         })
     }
 

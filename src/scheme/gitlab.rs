@@ -70,6 +70,7 @@ impl Scheme for GitLab {
             delivery_id: delivery_id(req.headers, &EVENT_UUID),
             timestamp: None,
             secret_slot,
+            message: None,
         })
     }
 

@@ -697,13 +697,18 @@ impl Scheme for HmacScheme {
             form.1 = self.pieces(&mut form.0, &self.params.template, &input);
         }
         // Every slot, URL form and claim is compared, so the time taken does not tell which
-        // secret matched.
-        let secret_slot = super::first_match(self.keys.iter().map(|key| {
+        // secret matched. The first secret's tag over the last form (the decoded URL where
+        // there are two, the same for both spellings) identifies the signed message.
+        let mut identity = None;
+        let secret_slot = super::first_match(self.keys.iter().enumerate().map(|(slot, key)| {
             let mut ok = subtle::Choice::from(0);
-            for (pieces, n) in &forms[..url_forms] {
+            for (form, (pieces, n)) in forms[..url_forms].iter().enumerate() {
                 let tag = key.tag(&pieces[..*n]);
                 for claim in claimed {
                     ok |= tag.as_bytes().ct_eq(&claim[..want]);
+                }
+                if slot == 0 && form + 1 == url_forms {
+                    identity = Some(tag);
                 }
             }
             ok
@@ -733,6 +738,10 @@ impl Scheme for HmacScheme {
                 .and_then(|h| delivery_id(req.headers, h)),
             timestamp,
             secret_slot,
+            message: identity.map(|tag| {
+                use sha2::Digest;
+                sha2::Sha256::digest(tag.as_bytes()).into()
+            }),
         })
     }
 

@@ -149,6 +149,7 @@ impl Scheme for Mailgun {
             delivery_id,
             timestamp: Some(at),
             secret_slot,
+            message: None,
         })
     }
 

@@ -173,6 +173,7 @@ impl StandardWebhooks {
                     delivery_id: super::hmac::delivery_id(req.headers, &id_name),
                     timestamp: Some(at),
                     secret_slot: slot,
+                    message: None,
                 });
             }
         }

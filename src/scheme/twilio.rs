@@ -208,6 +208,7 @@ impl Scheme for Twilio {
             delivery_id: delivery_id(req.headers, &IDEMPOTENCY),
             timestamp: None,
             secret_slot,
+            message: None,
         })
     }
 
