@@ -47,6 +47,7 @@ DISTINCT_N=${DISTINCT_N:-$((60000 * DURATION + 20000))}   # distinct bodies per 
 QUIET_WAIT=${QUIET_WAIT:-10}      # before each run wait up to this many s for idle cores ...
 QUIET_IDLE=${QUIET_IDLE:-90}      # ... meaning both >= this % idle over 1 s; then run anyway
 HOOKWALL_BIN=${HOOKWALL_BIN:-}    # prebuilt binary; unset: cargo build --release
+REPLAY_STORE=${REPLAY_STORE:-}    # replay-on hookwall's [replay] store: memory (default) or redis://… (a server you run)
 HOOKWALL_LOG_LEVEL=${HOOKWALL_LOG_LEVEL:-}  # --log-level for hookwall; default: as shipped (info)
 INSTALL=${INSTALL:-1}             # apt-get install wrk/nginx if missing (root only)
 # ---------------------------------------------------------------- end of knobs
@@ -89,7 +90,8 @@ python3 "$BENCH/lib/payloads.py" fixed "$RUN/payload" $SIZES
 python3 "$BENCH/lib/hwconf.py" "$RUN/conf/hookwall.toml" --listen "127.0.0.1:$HW_PORT" \
     --upstream "http://127.0.0.1:$UP_PORT" --replay off --admin "127.0.0.1:$HW_ADMIN" >/dev/null
 python3 "$BENCH/lib/hwconf.py" "$RUN/conf/hookwall-replay.toml" --listen "127.0.0.1:$HWR_PORT" \
-    --upstream "http://127.0.0.1:$UP_PORT" --replay on --admin "127.0.0.1:$HWR_ADMIN" >/dev/null
+    --upstream "http://127.0.0.1:$UP_PORT" --replay on --admin "127.0.0.1:$HWR_ADMIN" \
+    ${REPLAY_STORE:+--store "$REPLAY_STORE"} >/dev/null
 
 start_upstream "$UP_PORT"
 start_hookwall hw "$RUN/conf/hookwall.toml" "$HW_PORT" "$HW_ADMIN"
