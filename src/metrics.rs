@@ -140,7 +140,49 @@ impl Metrics {
         })
     }
 
-    /// Counts one request.
+    /// The request counter of one label set (created on first use).
+    fn requests_for(&self, route: &str, provider: &str, outcome: &str, reason: &str) -> Counter {
+        self.requests
+            .get_or_create(&RequestLabels {
+                route: route.to_owned(),
+                provider: provider.to_owned(),
+                outcome: outcome.to_owned(),
+                reason: reason.to_owned(),
+            })
+            .clone()
+    }
+
+    /// The upstream-answer counter of one route and status code.
+    fn upstream_for(&self, route: &str, code: u16) -> Counter {
+        self.upstream_responses
+            .get_or_create(&UpstreamLabels {
+                route: route.to_owned(),
+                code: code.to_string(),
+            })
+            .clone()
+    }
+
+    /// The secret-slot counter of one route and slot.
+    fn slot_for(&self, route: &str, slot: usize) -> Counter {
+        self.secret_slot_matches
+            .get_or_create(&SlotLabels {
+                route: route.to_owned(),
+                slot: slot.to_string(),
+            })
+            .clone()
+    }
+
+    /// A route's duration histogram in `family`.
+    fn histogram_for(family: &Histograms<RouteLabels>, route: &str) -> Histogram {
+        family
+            .get_or_create(&RouteLabels {
+                route: route.to_owned(),
+            })
+            .clone()
+    }
+
+    /// Counts one request that matched no route (routed requests go through
+    /// [`RouteMetrics`]).
     pub fn request(
         &self,
         route: &str,
@@ -149,44 +191,8 @@ impl Metrics {
         reason: &str,
         took: Duration,
     ) {
-        self.requests
-            .get_or_create(&RequestLabels {
-                route: route.to_owned(),
-                provider: provider.to_owned(),
-                outcome: outcome.to_owned(),
-                reason: reason.to_owned(),
-            })
-            .inc();
-        self.request_duration
-            .get_or_create(&RouteLabels {
-                route: route.to_owned(),
-            })
-            .observe(took.as_secs_f64());
-    }
-
-    /// Counts one upstream answer.
-    pub fn upstream(&self, route: &str, code: u16, took: Duration) {
-        self.upstream_responses
-            .get_or_create(&UpstreamLabels {
-                route: route.to_owned(),
-                code: code.to_string(),
-            })
-            .inc();
-        self.upstream_duration
-            .get_or_create(&RouteLabels {
-                route: route.to_owned(),
-            })
-            .observe(took.as_secs_f64());
-    }
-
-    /// Counts the secret slot that verified a request.
-    pub fn slot(&self, route: &str, slot: usize) {
-        self.secret_slot_matches
-            .get_or_create(&SlotLabels {
-                route: route.to_owned(),
-                slot: slot.to_string(),
-            })
-            .inc();
+        self.requests_for(route, provider, outcome, reason).inc();
+        Metrics::histogram_for(&self.request_duration, route).observe(took.as_secs_f64());
     }
 
     /// Counts a reload.
@@ -235,90 +241,42 @@ impl RouteMetrics {
         }
     }
 
-    /// As [`Metrics::request`], for this route.
+    /// Counts one request of this route.
     pub fn request(&self, m: &Metrics, outcome: &str, reason: &str, took: Duration) {
         if outcome == "forwarded" && reason.is_empty() {
             self.forwarded
-                .get_or_init(|| {
-                    m.requests
-                        .get_or_create(&RequestLabels {
-                            route: self.route.clone(),
-                            provider: self.provider.clone(),
-                            outcome: outcome.to_owned(),
-                            reason: String::new(),
-                        })
-                        .clone()
-                })
+                .get_or_init(|| m.requests_for(&self.route, &self.provider, outcome, reason))
                 .inc();
         } else {
-            m.requests
-                .get_or_create(&RequestLabels {
-                    route: self.route.clone(),
-                    provider: self.provider.clone(),
-                    outcome: outcome.to_owned(),
-                    reason: reason.to_owned(),
-                })
+            m.requests_for(&self.route, &self.provider, outcome, reason)
                 .inc();
         }
         self.request_duration
-            .get_or_init(|| {
-                m.request_duration
-                    .get_or_create(&RouteLabels {
-                        route: self.route.clone(),
-                    })
-                    .clone()
-            })
+            .get_or_init(|| Metrics::histogram_for(&m.request_duration, &self.route))
             .observe(took.as_secs_f64());
     }
 
-    /// As [`Metrics::upstream`], for this route.
+    /// Counts one upstream answer for this route.
     pub fn upstream(&self, m: &Metrics, code: u16, took: Duration) {
-        let (usual, counter) = self.upstream_code.get_or_init(|| {
-            let counter = m
-                .upstream_responses
-                .get_or_create(&UpstreamLabels {
-                    route: self.route.clone(),
-                    code: code.to_string(),
-                })
-                .clone();
-            (code, counter)
-        });
+        let (usual, counter) = self
+            .upstream_code
+            .get_or_init(|| (code, m.upstream_for(&self.route, code)));
         if *usual == code {
             counter.inc();
         } else {
-            m.upstream_responses
-                .get_or_create(&UpstreamLabels {
-                    route: self.route.clone(),
-                    code: code.to_string(),
-                })
-                .inc();
+            m.upstream_for(&self.route, code).inc();
         }
         self.upstream_duration
-            .get_or_init(|| {
-                m.upstream_duration
-                    .get_or_create(&RouteLabels {
-                        route: self.route.clone(),
-                    })
-                    .clone()
-            })
+            .get_or_init(|| Metrics::histogram_for(&m.upstream_duration, &self.route))
             .observe(took.as_secs_f64());
     }
 
-    /// As [`Metrics::slot`], for this route.
+    /// Counts the secret slot that verified a request of this route.
     pub fn slot(&self, m: &Metrics, slot: usize) {
         if slot == 0 {
-            self.slot0
-                .get_or_init(|| {
-                    m.secret_slot_matches
-                        .get_or_create(&SlotLabels {
-                            route: self.route.clone(),
-                            slot: "0".to_owned(),
-                        })
-                        .clone()
-                })
-                .inc();
+            self.slot0.get_or_init(|| m.slot_for(&self.route, 0)).inc();
         } else {
-            m.slot(&self.route, slot);
+            m.slot_for(&self.route, slot).inc();
         }
     }
 }

@@ -238,8 +238,6 @@ pub struct Proxy {
     /// The listener's TLS at start: whether it speaks TLS is fixed for the process (for
     /// `X-Forwarded-Proto` and for `server`); a reload may change only the certificate.
     tls_at_start: Option<crate::config::Tls>,
-    /// Whether the listener speaks TLS.
-    tls: bool,
     /// Set when shutdown begins: `/readyz` then says not ready.
     draining: std::sync::atomic::AtomicBool,
     /// Delivery keys, for routes with replay protection.
@@ -350,25 +348,21 @@ impl Proxy {
     pub fn new(config: Config, metrics: Arc<Metrics>) -> Proxy {
         let upstream = Upstream::new();
         let tls_at_start = config.server.tls.clone();
-        let tls = tls_at_start.is_some();
         let replay_config = config.replay.clone();
         let config_admin = config.admin.clone();
         let replay = match &config.replay {
             ReplayStore::Memory { max_entries } => Store::Memory(MemoryStore::new(*max_entries)),
-            ReplayStore::Redis { url } => match RedisStore::new(url) {
-                Ok(r) => Store::Redis(r),
-                // The URL was checked when the config was loaded.
-                Err(_) => Store::Memory(MemoryStore::new(
-                    crate::config::defaults::REPLAY_MAX_ENTRIES,
-                )),
-            },
+            // Never silently a memory store in place of a shared one: the URL was checked
+            // (with this same constructor) when the config was loaded.
+            ReplayStore::Redis { url } => {
+                Store::Redis(RedisStore::new(url).expect("config::parse accepted this Redis URL"))
+            }
         };
         let snapshot = Snapshot::build(config, &upstream);
         Proxy {
             current: ArcSwap::from_pointee(snapshot),
             upstream,
             metrics,
-            tls,
             tls_at_start,
             draining: std::sync::atomic::AtomicBool::new(false),
             replay,
@@ -557,7 +551,7 @@ impl Proxy {
             _ => None,
         };
 
-        let req = upstream_request(parts, route, body, peer, mark, self.tls)?;
+        let req = upstream_request(parts, route, body, peer, mark, self.tls_at_start.is_some());
         let sent = Instant::now();
         let res = self
             .upstream
@@ -668,7 +662,7 @@ fn upstream_request(
     peer: Peer,
     mark: Mark,
     tls: bool,
-) -> Result<Request<Full<Bytes>>, Rejection> {
+) -> Request<Full<Bytes>> {
     let signed = route.scheme.signed_headers();
     let named_by_connection = connection_tokens(&parts.headers);
     let mut headers = HeaderMap::with_capacity(parts.headers.len() + 6);
@@ -726,7 +720,7 @@ fn upstream_request(
     *req.method_mut() = parts.method.clone();
     *req.uri_mut() = Uri::from(path_and_query);
     *req.headers_mut() = headers;
-    Ok(req)
+    req
 }
 
 /// The lowercase header names listed in `Connection`.

@@ -834,62 +834,6 @@ impl Scheme for HmacScheme {
     fn signs_delivery_id(&self) -> bool {
         self.params.template.contains(&Part::Id)
     }
-
-    /// The signed message itself: the template filled in from the request as verified (the
-    /// decoded URL spelling where both are accepted, so switching spellings is no new message).
-    fn replay_digest(&self, req: &Signed<'_>) -> [u8; 32] {
-        use sha2::Digest;
-        let mut digest = sha2::Sha256::new();
-        let set = self.header_set(req.headers);
-        let list_timestamp = set
-            .and_then(|set| req.headers.get(&set.signature))
-            .and_then(|v| self.claims(v).ok())
-            .and_then(|c| c.list_timestamp);
-        let timestamp: &[u8] = match (&self.params.timestamp, set) {
-            (
-                Some(TimestampRule {
-                    from: TimestampFrom::Header,
-                    ..
-                }),
-                Some(set),
-            ) => set
-                .timestamp
-                .as_ref()
-                .and_then(|h| req.headers.get(h))
-                .map_or(&[], HeaderValue::as_bytes),
-            (
-                Some(TimestampRule {
-                    from: TimestampFrom::ListItem,
-                    ..
-                }),
-                _,
-            ) => list_timestamp.unwrap_or(&[]),
-            _ => &[],
-        };
-        let id: &[u8] = set
-            .and_then(|set| set.id.as_ref())
-            .filter(|_| self.params.template.contains(&Part::Id))
-            .and_then(|h| req.headers.get(h))
-            .map_or(&[], HeaderValue::as_bytes);
-        let mut url = String::new();
-        if self.params.template.contains(&Part::Url) {
-            url = self.url(req.uri);
-            if self.params.decoded_url_too {
-                url = hubspot_decode(&url);
-            }
-        }
-        for part in &self.params.template {
-            digest.update(match part {
-                Part::Literal(text) => text.as_slice(),
-                Part::Body => req.body,
-                Part::Timestamp => timestamp,
-                Part::Id => id,
-                Part::Method => req.method.as_str().as_bytes(),
-                Part::Url => url.as_bytes(),
-            });
-        }
-        digest.finalize().into()
-    }
 }
 
 fn insert(out: &mut HeaderMap, name: &HeaderName, value: &str) {

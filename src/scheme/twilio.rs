@@ -199,16 +199,26 @@ impl Scheme for Twilio {
             None => Twilio::params(req.headers, req.body),
         };
         let forms = url_forms(&self.url(req.uri));
-        let secret_slot = super::first_match(self.keys.iter().map(|key| {
-            forms.iter().fold(subtle::Choice::from(0), |ok, url| {
-                ok | Twilio::tag(key, url, &params).as_bytes().ct_eq(claimed)
-            })
+        // The first secret's tag over the URL with its port written out identifies the
+        // signed message (for replay protection), whichever spelling the sender used.
+        let mut identity = None;
+        let secret_slot = super::first_match(self.keys.iter().enumerate().map(|(slot, key)| {
+            forms
+                .iter()
+                .enumerate()
+                .fold(subtle::Choice::from(0), |ok, (form, url)| {
+                    let tag = Twilio::tag(key, url, &params);
+                    if slot == 0 && form == 0 {
+                        identity = Some(Sha256::digest(tag.as_bytes()).into());
+                    }
+                    ok | tag.as_bytes().ct_eq(claimed)
+                })
         }))?;
         Ok(Verified {
             delivery_id: delivery_id(req.headers, &IDEMPOTENCY),
             timestamp: None,
             secret_slot,
-            message: None,
+            message: identity,
         })
     }
 
@@ -236,23 +246,6 @@ impl Scheme for Twilio {
     /// Twilio sends `I-Twilio-Idempotency-Token` with every request.
     fn replay_default(&self) -> bool {
         true
-    }
-
-    /// The URL (with its port written out) and the signed parameters, as signed.
-    fn replay_digest(&self, req: &Signed<'_>) -> [u8; 32] {
-        use sha2::Digest;
-        let params = match body_sha256(req.uri) {
-            Some(_) => Vec::new(),
-            None => Twilio::params(req.headers, req.body),
-        };
-        let [with_port, _] = url_forms(&self.url(req.uri));
-        let mut digest = Sha256::new();
-        digest.update(with_port.as_bytes());
-        for (name, value) in &params {
-            digest.update(name.as_bytes());
-            digest.update(value.as_bytes());
-        }
-        digest.finalize().into()
     }
 }
 

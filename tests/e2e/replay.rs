@@ -203,3 +203,34 @@ async fn a_re_spelled_signature_is_still_the_same_delivery() {
     }
     assert_eq!(stripe.hits(), 1);
 }
+
+#[tokio::test]
+async fn a_twilio_delivery_is_one_delivery_however_its_parameters_are_ordered() {
+    use base64::Engine as _;
+    use hmac::Mac as _;
+    let upstream = Upstream::start().await;
+    let config = format!(
+        "[[route]]\npath = \"/twilio\"\nupstream = \"http://{}\"\nprovider = \"twilio\"\nsecret = {{ env = \"GITHUB_SECRET\" }}\npublic_url = \"https://hooks.example.com/twilio\"\n",
+        upstream.addr
+    );
+    let hookwall = Hookwall::start(&config).await;
+    // Twilio's formula: the URL, then each parameter's name and value, sorted by name.
+    let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(GITHUB_SECRET.as_bytes()).unwrap();
+    mac.update(b"https://hooks.example.com/twilioBodyhiFrom+14155550100");
+    let sig = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    let form = ("content-type", "application/x-www-form-urlencoded");
+    for body in [
+        &b"Body=hi&From=%2B14155550100"[..],
+        b"From=%2B14155550100&Body=hi",
+    ] {
+        let res = hookwall
+            .post("/twilio", body, &[("x-twilio-signature", &sig), form])
+            .await;
+        assert_eq!(res.status(), 200);
+    }
+    assert_eq!(
+        upstream.hits(),
+        1,
+        "the same signed parameters are the same delivery"
+    );
+}
