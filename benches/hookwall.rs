@@ -17,8 +17,8 @@ use base64::Engine as _;
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use hmac::{Hmac, Mac};
-use hookwall::config::secret::{Secret, SecretSource};
 use hookwall::scheme::{self, Options, Scheme, Signed};
+use hookwall::secret::{Secret, SecretSource};
 use http::{HeaderMap, HeaderValue, Method, Request, Uri};
 use http_body_util::{BodyExt, Full};
 

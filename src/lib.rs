@@ -4,12 +4,16 @@
 //! The request path is in [`proxy`]; see `docs/ARCHITECTURE.md` for how the modules fit.
 
 pub mod admin;
+pub mod body;
 pub mod cli;
 pub mod config;
+pub mod headers;
 pub mod metrics;
 pub mod proxy;
 pub mod replay;
 pub mod routing;
 pub mod scheme;
+pub mod secret;
 pub mod server;
+pub mod target;
 pub mod upstream;

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{self, HeaderMap, HeaderValue};
 use http::request::Parts;
 use http::{Method, Request, Response, StatusCode, Uri, Version};
 use http_body_util::combinators::UnsyncBoxBody;
@@ -26,9 +26,10 @@ use arc_swap::ArcSwap;
 use crate::config::{Config, ReplayStore, Route, Server};
 use crate::metrics::{InFlight, Metrics, RouteMetrics};
 use crate::replay::{Claim, MemoryStore, RedisStore, Store};
-use crate::routing::{self, RouteTable, TargetError};
+use crate::routing::RouteTable;
 use crate::scheme::handshake::Handshake;
 use crate::scheme::{Signed, Unverified};
+use crate::target::{self, TargetError};
 use crate::upstream::{Target, Upstream, UpstreamError};
 
 /// Errors a body may yield, boxed.
@@ -143,55 +144,10 @@ impl Rejection {
     }
 }
 
-/// Request headers that never go upstream: hop-by-hop ones (RFC 9110 section 7.6.1), the
-/// framing hookwall sets itself, forwarding information a client could forge, and routing
-/// overrides some frameworks honour.
-pub(crate) const DROPPED_REQUEST_HEADERS: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "content-length",
-    "expect",
-    "forwarded",
-    "x-forwarded-for",
-    "x-forwarded-proto",
-    "x-forwarded-host",
-    "x-forwarded-port",
-    "x-forwarded-prefix",
-    "x-real-ip",
-    "x-original-url",
-    "x-rewrite-url",
-    "x-http-method-override",
-    "x-http-method",
-    "x-method-override",
-];
-
-/// Response headers that never go back to the sender (hop-by-hop).
-const DROPPED_RESPONSE_HEADERS: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
-
-static X_HOOKWALL_VERIFIED: HeaderName = HeaderName::from_static("x-hookwall-verified");
-static X_HOOKWALL_DELIVERY_ID: HeaderName = HeaderName::from_static("x-hookwall-delivery-id");
-static X_HOOKWALL_HANDSHAKE: HeaderName = HeaderName::from_static("x-hookwall-handshake");
-static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-static X_HOOKWALL_DUPLICATE: HeaderName = HeaderName::from_static("x-hookwall-duplicate");
+use crate::headers::{
+    self, X_FORWARDED_FOR, X_FORWARDED_HOST, X_FORWARDED_PROTO, X_HOOKWALL_DELIVERY_ID,
+    X_HOOKWALL_DUPLICATE, X_HOOKWALL_HANDSHAKE, X_HOOKWALL_VERIFIED, X_REQUEST_ID,
+};
 
 /// What a sender is told to wait before retrying a 409 or 503.
 const RETRY_AFTER_SECS: &str = "5";
@@ -352,11 +308,7 @@ impl Proxy {
         let config_admin = config.admin.clone();
         let replay = match &config.replay {
             ReplayStore::Memory { max_entries } => Store::Memory(MemoryStore::new(*max_entries)),
-            // Never silently a memory store in place of a shared one: the URL was checked
-            // (with this same constructor) when the config was loaded.
-            ReplayStore::Redis { url } => {
-                Store::Redis(RedisStore::new(url).expect("config::parse accepted this Redis URL"))
-            }
+            ReplayStore::Redis(url) => Store::Redis(RedisStore::new(url)),
         };
         let snapshot = Snapshot::build(config, &upstream);
         Proxy {
@@ -470,7 +422,7 @@ impl Proxy {
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        routing::check_target(&parts.uri, parts.version).map_err(Rejection::BadTarget)?;
+        target::check_target(&parts.uri, parts.version).map_err(Rejection::BadTarget)?;
         check_host(parts, &snapshot.server.hosts)?;
         let index = snapshot
             .table
@@ -585,7 +537,7 @@ impl Proxy {
             sent.elapsed(),
         );
         let (mut head, body) = res.into_parts();
-        strip_response_headers(&mut head.headers);
+        headers::strip_response(&mut head.headers);
         // The upstream may answer in HTTP/1.0; hyper frames the answer for the sender's
         // own protocol.
         head.version = Version::HTTP_11;
@@ -663,20 +615,7 @@ fn upstream_request(
     mark: Mark,
     tls: bool,
 ) -> Request<Full<Bytes>> {
-    let signed = route.scheme.signed_headers();
-    let named_by_connection = connection_tokens(&parts.headers);
-    let mut headers = HeaderMap::with_capacity(parts.headers.len() + 6);
-    for (name, value) in &parts.headers {
-        let dropped = DROPPED_REQUEST_HEADERS.contains(&name.as_str())
-            || name.as_str().starts_with("x-hookwall-")
-            // `X_Forwarded_For` is `X-Forwarded-For` to servers that map `_` to `-` (CGI,
-            // WSGI): dropped, as nginx does, unless the scheme signs it.
-            || (name.as_str().contains('_') && !signed.contains(name))
-            || (named_by_connection.iter().any(|t| t == name.as_str()) && !signed.contains(name));
-        if !dropped {
-            headers.append(name.clone(), value.clone());
-        }
-    }
+    let mut headers = headers::end_to_end(&parts.headers, route.scheme.signed_headers(), 6);
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
     let host = parts.headers.get(header::HOST).cloned().or_else(|| {
         parts
@@ -721,28 +660,6 @@ fn upstream_request(
     *req.uri_mut() = Uri::from(path_and_query);
     *req.headers_mut() = headers;
     req
-}
-
-/// The lowercase header names listed in `Connection`.
-fn connection_tokens(headers: &HeaderMap) -> Vec<String> {
-    headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|t| t.trim().to_ascii_lowercase())
-        .filter(|t| !t.is_empty())
-        .collect()
-}
-
-fn strip_response_headers(headers: &mut HeaderMap) {
-    for name in connection_tokens(headers) {
-        // The upstream may not hide its own framing this way; hyper sets that anyway.
-        headers.remove(name.as_str());
-    }
-    for name in DROPPED_RESPONSE_HEADERS {
-        headers.remove(*name);
-    }
 }
 
 /// hookwall's own answer to a rejected request.

@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::config::RedisUrl;
+
 /// What a claim found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Claim {
@@ -232,17 +234,13 @@ impl std::fmt::Debug for RedisStore {
 const REDIS_TIMEOUT: Duration = Duration::from_millis(500);
 
 impl RedisStore {
-    /// A store for `url` (`redis://host:port/db`); nothing connects yet.
-    ///
-    /// # Errors
-    /// A URL the redis crate does not accept.
-    pub fn new(url: &str) -> Result<RedisStore, String> {
-        let client = redis::Client::open(url).map_err(|e| format!("`{}`: {e}", redact(url)))?;
-        Ok(RedisStore {
-            client,
-            url: redact(url),
+    /// A store for `url`; nothing connects yet.
+    pub fn new(url: &RedisUrl) -> RedisStore {
+        RedisStore {
+            client: url.client().clone(),
+            url: url.shown().to_owned(),
             manager: tokio::sync::Mutex::new(None),
-        })
+        }
     }
 
     async fn connection(&self) -> Result<redis::aio::ConnectionManager, Unavailable> {
@@ -335,16 +333,6 @@ fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
 }
 
-/// A Redis URL with any password replaced, fit for logs and messages.
-pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            format!("{}://<credentials>@{}", &url[..scheme_end], &url[at + 1..])
-        }
-        _ => url.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -426,18 +414,6 @@ mod tests {
         assert_eq!(
             s.claim("long", FLIGHT, t + Duration::from_secs(20)),
             Claim::Delivered
-        );
-    }
-
-    #[test]
-    fn redacts_redis_passwords() {
-        assert_eq!(
-            redact("redis://:hunter2@127.0.0.1:6379/0"),
-            "redis://<credentials>@127.0.0.1:6379/0"
-        );
-        assert_eq!(
-            redact("redis://127.0.0.1:6379/0"),
-            "redis://127.0.0.1:6379/0"
         );
     }
 }

@@ -11,16 +11,22 @@ use std::time::{Duration, SystemTime};
 
 use http::{HeaderMap, HeaderName, Method, Uri};
 
-use crate::config::secret::Secret;
+use crate::secret::Secret;
 
 pub mod asymmetric;
+pub mod common;
 pub mod gitlab;
 pub mod handshake;
 pub mod hmac;
 pub mod mailgun;
+mod options;
 pub mod presets;
 pub mod standard_webhooks;
 pub mod twilio;
+
+pub use hmac::ListFormat;
+pub(crate) use options::{refuse_keys, with_text_keys};
+pub use options::{BuildError, Options};
 
 /// What a scheme may look at, and nothing more.
 #[derive(Clone, Copy, Debug)]
@@ -211,90 +217,6 @@ pub fn providers() -> impl Iterator<Item = &'static str> {
         .iter()
         .copied()
         .chain(["gitlab", "twilio", "mailgun", "discord", "sendgrid", "hmac"])
-}
-
-/// A route's scheme keys after stage one of config parsing: strings as written, durations
-/// parsed. `None` is a key the route does not set.
-#[derive(Debug, Default)]
-pub struct Options<'a> {
-    pub provider: &'a str,
-    pub algorithm: Option<&'a str>,
-    pub encoding: Option<&'a str>,
-    pub signature_header: Option<&'a str>,
-    pub signature_prefix: Option<&'a str>,
-    pub signed_payload: Option<&'a str>,
-    pub timestamp_header: Option<&'a str>,
-    pub timestamp_format: Option<&'a str>,
-    pub id_header: Option<&'a str>,
-    pub public_url: Option<&'a str>,
-    pub secret_encoding: Option<&'a str>,
-    pub signature_list: Option<hmac::ListFormat>,
-    pub tolerance: Option<Duration>,
-    /// Public keys, loaded (asymmetric schemes); empty if the route gives none.
-    pub public_keys: Vec<String>,
-    /// `handshake = true`: answer the provider's setup handshake.
-    pub handshake: bool,
-    /// Meta's verify tokens, loaded.
-    pub verify_tokens: Vec<Secret>,
-}
-
-impl Options<'_> {
-    /// Each scheme key with whether the route sets it.
-    fn keys_set(&self) -> [(&'static str, bool); 13] {
-        [
-            ("algorithm", self.algorithm.is_some()),
-            ("encoding", self.encoding.is_some()),
-            ("signature_header", self.signature_header.is_some()),
-            ("signature_prefix", self.signature_prefix.is_some()),
-            ("signature_list", self.signature_list.is_some()),
-            ("signed_payload", self.signed_payload.is_some()),
-            ("timestamp_header", self.timestamp_header.is_some()),
-            ("timestamp_format", self.timestamp_format.is_some()),
-            ("id_header", self.id_header.is_some()),
-            ("public_url", self.public_url.is_some()),
-            ("secret_encoding", self.secret_encoding.is_some()),
-            ("tolerance", self.tolerance.is_some()),
-            ("public_key", !self.public_keys.is_empty()),
-        ]
-    }
-}
-
-/// Refuses every scheme key the route sets that `provider` does not take.
-///
-/// # Errors
-/// The first such key.
-pub(crate) fn refuse_keys(
-    opts: &Options<'_>,
-    provider: &str,
-    allowed: &[&str],
-) -> Result<(), BuildError> {
-    match opts
-        .keys_set()
-        .into_iter()
-        .find(|(key, set)| *set && !allowed.contains(key))
-    {
-        Some((key, _)) => Err(BuildError::new(
-            key,
-            format!("does not apply to provider = \"{provider}\"; remove it"),
-        )),
-        None => Ok(()),
-    }
-}
-
-/// A scheme key that does not fit its provider. `key` is the config key to blame.
-#[derive(Debug, PartialEq, Eq)]
-pub struct BuildError {
-    pub key: &'static str,
-    pub message: String,
-}
-
-impl BuildError {
-    pub(crate) fn new(key: &'static str, message: impl Into<String>) -> BuildError {
-        BuildError {
-            key,
-            message: message.into(),
-        }
-    }
 }
 
 /// Builds the scheme a route's `provider` names, keyed with its secrets.

@@ -19,12 +19,13 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri, Version};
 use proptest::prelude::*;
 use proptest::sample::{select, Index};
 
-use hookwall::config::secret::{Secret, SecretSource};
 use hookwall::config::{self, duration, size};
-use hookwall::routing::{check_path, check_target};
-use hookwall::scheme::hmac::{parse_template, ListFormat, Part, TimestampFormat};
+use hookwall::scheme::common::TimestampFormat;
+use hookwall::scheme::hmac::{parse_template, ListFormat, Part};
 use hookwall::scheme::presets::NAMES;
 use hookwall::scheme::{self, Options, Scheme, Signed, Unverified, Verified};
+use hookwall::secret::{Secret, SecretSource};
+use hookwall::target::{check_path, check_target};
 
 const SECRET: &str = "props-secret-5d1c9a0b7e";
 const OTHER: &str = "props-other-secret-42f1";
@@ -2264,7 +2265,7 @@ fn twilio_form_names_and_values_are_not_separated() {
 /// and every encoded dot, but not an encoded semicolon: `/a/..%3B/b` passes, and a server
 /// that decodes the path before it strips parameters sees `/a/..;/b`, then `/b` (the reason
 /// Spring Security's firewall refuses `%3B`). The fix is to refuse `%3B` in paths (or a dot
-/// segment followed by it) in `routing::check_escapes` / `check_path`.
+/// segment followed by it) in `target::check_escapes` / `check_path`.
 #[test]
 fn an_encoded_semicolon_does_not_hide_a_dot_segment() {
     for path in [

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use hookwall::config::{self, PathMatch};
-use hookwall::routing::check_path;
+use hookwall::target::check_path;
 use hookwall_fuzz::{config_is_safe_to_load, env, CONFIG_PATH};
 use libfuzzer_sys::fuzz_target;
 

@@ -4,7 +4,7 @@
 //! origin form over HTTP/1, and have a query without NUL or bytes outside printable ASCII.
 #![no_main]
 
-use hookwall::routing::{check_path, check_target};
+use hookwall::target::{check_path, check_target};
 use hookwall_fuzz::path_keeps_its_promises;
 use http::{Uri, Version};
 use libfuzzer_sys::fuzz_target;

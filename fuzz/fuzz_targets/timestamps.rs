@@ -7,7 +7,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use hookwall::scheme::hmac::TimestampFormat;
+use hookwall::scheme::common::TimestampFormat;
 use hookwall::scheme::{self, Options, Scheme, Signed, Unverified};
 use hookwall_fuzz::{hmac_sha256_hex, now, secret, SECRET, URL};
 use http::{HeaderMap, HeaderValue, Method, Uri};

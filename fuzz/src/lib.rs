@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hmac::{Hmac, Mac};
-use hookwall::config::secret::{Secret, SecretSource};
+use hookwall::secret::{Secret, SecretSource};
 use hookwall::scheme::hmac::ListFormat;
 use hookwall::scheme::{self, Options, Scheme};
 use http::HeaderValue;

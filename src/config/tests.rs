@@ -1,6 +1,11 @@
 //! Stage-two and stage-one config errors: each names the file, the route and the key.
 
+use std::time::Duration;
+
+use http::Method;
+
 use super::*;
+use crate::secret::SecretSource;
 
 fn env(name: &str) -> Option<String> {
     match name {

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 use base64::Engine as _;
 use http::{HeaderMap, HeaderName};
 
-use super::hmac::{check_skew, single, TimestampFormat, DEFAULT_TOLERANCE};
+use super::common::{check_skew, single, TimestampFormat, DEFAULT_TOLERANCE};
 use super::{BuildError, Options, Scheme, Signed, Unverified, Verified};
 
 /// The verifying keys of one route.

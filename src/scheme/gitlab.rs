@@ -11,9 +11,9 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::hmac::{delivery_id, single};
+use super::common::{delivery_id, single};
 use super::{BuildError, Options, Scheme, Signed, Unverified, Verified};
-use crate::config::secret::Secret;
+use crate::secret::Secret;
 
 static TOKEN: HeaderName = HeaderName::from_static("x-gitlab-token");
 static EVENT_UUID: HeaderName = HeaderName::from_static("x-gitlab-event-uuid");
@@ -99,7 +99,7 @@ impl Scheme for GitLab {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::secret::SecretSource;
+    use crate::secret::SecretSource;
     use http::{Method, Uri};
 
     fn gitlab(secrets: &[&str]) -> GitLab {

@@ -23,7 +23,7 @@ use subtle::ConstantTimeEq;
 
 use super::hmac::{Algorithm, Key};
 use super::{BuildError, Scheme, Signed, Unverified, Verified};
-use crate::config::secret::Secret;
+use crate::secret::Secret;
 
 /// What the proxy does with a setup request.
 #[derive(Debug, PartialEq, Eq)]

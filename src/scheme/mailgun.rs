@@ -12,9 +12,10 @@ use hmac::{Hmac, Mac};
 use http::{header, HeaderMap, HeaderName};
 use subtle::ConstantTimeEq;
 
-use super::hmac::{check_skew, Encoding, TimestampFormat, MAX_TAG};
+use super::common::{check_skew, TimestampFormat};
+use super::hmac::{Encoding, MAX_TAG};
 use super::{BuildError, Options, Scheme, Signed, Unverified, Verified};
-use crate::config::secret::Secret;
+use crate::secret::Secret;
 
 /// Default tolerance: Mailgun signs each delivery attempt when it is made.
 pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
@@ -207,7 +208,7 @@ fn sign_token(timestamp: &str, body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::secret::SecretSource;
+    use crate::secret::SecretSource;
     use http::{HeaderValue, Method, Uri};
     use std::time::UNIX_EPOCH;
 

@@ -11,12 +11,13 @@ use std::time::Duration;
 
 use http::HeaderName;
 
+use super::common::{decode_base64_secrets, public_url, TimestampFormat};
 use super::hmac::{
-    self, Algorithm, Carrier, Encoding, HeaderSet, HmacScheme, ListFormat, Params, TimestampFormat,
-    TimestampFrom, TimestampRule,
+    self, Algorithm, Carrier, Encoding, HeaderSet, HmacScheme, ListFormat, Params, TimestampFrom,
+    TimestampRule,
 };
 use super::{BuildError, Options};
-use crate::config::secret::Secret;
+use crate::secret::Secret;
 
 /// How a preset's secret is turned into the HMAC key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -309,7 +310,7 @@ pub fn build(
     let template = hmac::parse_template(spec.template).expect("preset templates parse");
     let signs_url = template.contains(&hmac::Part::Url);
     let public_url = match (opts.public_url, signs_url) {
-        (Some(url), true) => Some(hmac::public_url("public_url", url)?),
+        (Some(url), true) => Some(public_url("public_url", url)?),
         (None, true) => {
             return Err(BuildError::new(
                 "public_url",
@@ -329,8 +330,9 @@ pub fn build(
     };
     let keys: Vec<Vec<u8>> = match spec.secret {
         SecretForm::Text => secrets.iter().map(|s| s.expose().to_vec()).collect(),
-        SecretForm::WhsecBase64 => hmac::decode_base64_secrets(secrets, "whsec_")
-            .map_err(|e| BuildError::new("secret", e))?,
+        SecretForm::WhsecBase64 => {
+            decode_base64_secrets(secrets, "whsec_").map_err(|e| BuildError::new("secret", e))?
+        }
     };
     let carrier = match spec.form {
         Form::Single(prefix) => Carrier::Single {

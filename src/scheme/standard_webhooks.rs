@@ -11,9 +11,10 @@ use std::time::{Duration, SystemTime};
 use base64::Engine as _;
 use http::{HeaderMap, HeaderName};
 
-use super::hmac::{check_skew, single, HmacScheme, TimestampFormat};
+use super::common::{check_skew, delivery_id, single, TimestampFormat};
+use super::hmac::HmacScheme;
 use super::{presets, BuildError, Options, Scheme, Signed, Unverified, Verified};
-use crate::config::secret::Secret;
+use crate::secret::Secret;
 
 /// The two header families, in order of preference: signature, timestamp, id.
 const FAMILIES: [[&str; 3]; 2] = [
@@ -170,7 +171,7 @@ impl StandardWebhooks {
                 .position(|k| k.verify_strict(&message, &signature).is_ok())
             {
                 return Ok(Verified {
-                    delivery_id: super::hmac::delivery_id(req.headers, &id_name),
+                    delivery_id: delivery_id(req.headers, &id_name),
                     timestamp: Some(at),
                     secret_slot: slot,
                     message: None,
@@ -237,7 +238,7 @@ impl Scheme for StandardWebhooks {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::secret::SecretSource;
+    use crate::secret::SecretSource;
     use http::{HeaderValue, Method, Uri};
     use std::time::UNIX_EPOCH;
 

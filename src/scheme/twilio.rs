@@ -18,11 +18,10 @@ use http::{header, HeaderMap, HeaderName, HeaderValue, Uri};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::hmac::{
-    delivery_id, public_url, single, Algorithm, Key, Tag, BASE64_LENIENT_PADDING, MAX_TAG,
-};
+use super::common::{delivery_id, public_url, single, BASE64_LENIENT_PADDING};
+use super::hmac::{Algorithm, Key, Tag, MAX_TAG};
 use super::{BuildError, Options, Scheme, Signed, Unverified, Verified};
-use crate::config::secret::Secret;
+use crate::secret::Secret;
 
 static SIGNATURE: HeaderName = HeaderName::from_static("x-twilio-signature");
 static IDEMPOTENCY: HeaderName = HeaderName::from_static("i-twilio-idempotency-token");
@@ -258,7 +257,7 @@ mod tests {
     fn twilio(token: &str, url: &str) -> Twilio {
         let secrets = [Secret::from_bytes(
             token,
-            crate::config::secret::SecretSource::Env("T".into()),
+            crate::secret::SecretSource::Env("T".into()),
         )];
         build(
             &Options {
@@ -481,7 +480,7 @@ mod tests {
     fn twilio_sha256_is_a_route_choice() {
         let secrets = [Secret::from_bytes(
             "12345",
-            crate::config::secret::SecretSource::Env("T".into()),
+            crate::secret::SecretSource::Env("T".into()),
         )];
         let opts = Options {
             provider: "twilio",

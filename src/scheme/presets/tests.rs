@@ -9,8 +9,8 @@ use base64::Engine as _;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 
 use super::*;
-use crate::config::secret::{Secret, SecretSource};
 use crate::scheme::{Scheme, Signed, Unverified};
+use crate::secret::{Secret, SecretSource};
 
 const NOW: u64 = 1_700_000_000;
 const SECRET: &str = "preset-test-secret-8c1f";

@@ -1,0 +1,116 @@
+//! The header policy: which request headers never go upstream, which response headers never
+//! go back to the sender, the headers hookwall itself writes, and which headers a signature
+//! may not live in (because the upstream would never see them as received).
+//!
+//! The request path (`proxy`) applies this policy; schemes consult it when they are built.
+
+use http::header::{self, HeaderMap, HeaderName};
+
+/// Request headers that never go upstream: hop-by-hop ones (RFC 9110 section 7.6.1), the
+/// framing hookwall sets itself, forwarding information a client could forge, and routing
+/// overrides some frameworks honour.
+pub const DROPPED_REQUEST_HEADERS: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "content-length",
+    "expect",
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+    "x-forwarded-port",
+    "x-forwarded-prefix",
+    "x-real-ip",
+    "x-original-url",
+    "x-rewrite-url",
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
+
+/// Response headers that never go back to the sender (hop-by-hop).
+const DROPPED_RESPONSE_HEADERS: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// The prefix of every header hookwall writes for the upstream; inbound ones are dropped.
+const HOOKWALL_PREFIX: &str = "x-hookwall-";
+
+/// `X-Hookwall-Verified: <provider>` on a verified request.
+pub static X_HOOKWALL_VERIFIED: HeaderName = HeaderName::from_static("x-hookwall-verified");
+/// `X-Hookwall-Delivery-Id`: the delivery id of a verified request, where the scheme has one.
+pub static X_HOOKWALL_DELIVERY_ID: HeaderName = HeaderName::from_static("x-hookwall-delivery-id");
+/// `X-Hookwall-Handshake: <provider>` on a forwarded, unsigned setup request.
+pub static X_HOOKWALL_HANDSHAKE: HeaderName = HeaderName::from_static("x-hookwall-handshake");
+/// `X-Hookwall-Duplicate: true` on hookwall's answer to a copy already delivered.
+pub static X_HOOKWALL_DUPLICATE: HeaderName = HeaderName::from_static("x-hookwall-duplicate");
+pub static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+pub static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+pub static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Whether a signature may not be carried in `name`: the proxy drops or rewrites it, so the
+/// upstream would never see what was verified.
+pub fn rewritten_by_proxy(name: &HeaderName) -> bool {
+    DROPPED_REQUEST_HEADERS.contains(&name.as_str())
+        || *name == header::HOST
+        || name.as_str().starts_with(HOOKWALL_PREFIX)
+}
+
+/// The request headers that go upstream as received: every header but the dropped ones,
+/// hookwall's own, names with `_` and names listed in `Connection` — except that a header in
+/// `signed` survives the last two, so the upstream can check what hookwall checked.
+pub fn end_to_end(headers: &HeaderMap, signed: &[HeaderName], room: usize) -> HeaderMap {
+    let named_by_connection = connection_tokens(headers);
+    let mut out = HeaderMap::with_capacity(headers.len() + room);
+    for (name, value) in headers {
+        let text = name.as_str();
+        let dropped = DROPPED_REQUEST_HEADERS.contains(&text)
+            || text.starts_with(HOOKWALL_PREFIX)
+            // `X_Forwarded_For` is `X-Forwarded-For` to servers that map `_` to `-` (CGI,
+            // WSGI): dropped, as nginx does, unless the scheme signs it.
+            || ((text.contains('_') || named_by_connection.iter().any(|t| t == text))
+                && !signed.contains(name));
+        if !dropped {
+            out.append(name.clone(), value.clone());
+        }
+    }
+    out
+}
+
+/// Removes the hop-by-hop headers of an upstream response, and those its `Connection` names.
+pub fn strip_response(headers: &mut HeaderMap) {
+    for name in connection_tokens(headers) {
+        // The upstream may not hide its own framing this way; hyper sets that anyway.
+        headers.remove(name.as_str());
+    }
+    for name in DROPPED_RESPONSE_HEADERS {
+        headers.remove(*name);
+    }
+}
+
+/// The lowercase header names listed in `Connection`.
+fn connection_tokens(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().to_ascii_lowercase())
+        .filter(|t| !t.is_empty())
+        .collect()
+}
