@@ -257,7 +257,7 @@ fn request_path(c: &mut Criterion) {
         config,
         hookwall::metrics::Metrics::new(),
     ));
-    let peer = hookwall::proxy::Peer::Tcp("127.0.0.1:50000".parse().unwrap());
+    let peer = hookwall::listener::Peer::Tcp("127.0.0.1:50000".parse().unwrap());
     let mut group = c.benchmark_group("request_path");
     for size in [1usize << 10, 16 << 10] {
         let body = Bytes::from(body(size));

@@ -14,8 +14,8 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 
 use crate::config::{Admin, Upstream};
+use crate::listener::Listener;
 use crate::proxy::Proxy;
-use crate::server::Listener;
 
 /// How long `/readyz` waits for each upstream to accept a connection.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -24,23 +24,13 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 pub async fn serve(listener: Listener, proxy: Arc<Proxy>, admin: Admin) {
     tracing::info!(listen = %listener.describe(), "admin listening");
     loop {
-        let stream: Box<dyn crate::server::Io> = match &listener {
-            Listener::Tcp(l) => match l.accept().await {
-                Ok((s, _)) => Box::new(s),
-                Err(e) => {
-                    tracing::warn!(error = %e, "admin accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            Listener::Unix(l, _) => match l.accept().await {
-                Ok((s, _)) => Box::new(s),
-                Err(e) => {
-                    tracing::warn!(error = %e, "admin accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                tracing::warn!(error = %e, "admin accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
         };
         let proxy = Arc::clone(&proxy);
         let admin = admin.clone();

@@ -170,9 +170,13 @@ pub fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             runtime.block_on(async {
                 // Before anything slow (reading the config and its secrets): a SIGHUP from
                 // here on reloads rather than ends the process.
-                let hup = crate::server::catch_sighup();
+                let hup = crate::app::catch_sighup();
                 let config = config::load(path)?;
-                crate::server::run(path.to_owned(), config, hup).await?;
+                crate::app::App::bind(config)
+                    .await?
+                    .reload_on_sighup(path.to_owned(), hup)
+                    .run(crate::app::shutdown_signal())
+                    .await?;
                 Ok::<_, Box<dyn std::error::Error>>(())
             })?;
             Ok(ExitCode::SUCCESS)

@@ -4,10 +4,12 @@
 //! The request path is in [`proxy`]; see `docs/ARCHITECTURE.md` for how the modules fit.
 
 pub mod admin;
+pub mod app;
 pub mod body;
 pub mod cli;
 pub mod config;
 pub mod headers;
+pub mod listener;
 pub mod metrics;
 pub mod proxy;
 pub mod replay;

@@ -7,7 +7,6 @@
 //! an error to hyper: every outcome is a response. Listening and connections belong to
 //! `server`; the upstream pool to `upstream`; the signature check to `scheme`.
 
-use std::net::SocketAddr;
 use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
@@ -24,6 +23,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 use crate::config::{Config, ReplayStore, Route, Server};
+pub use crate::listener::Peer;
 use crate::metrics::{InFlight, Metrics, RouteMetrics};
 use crate::replay::{Claim, MemoryStore, RedisStore, Store};
 use crate::routing::RouteTable;
@@ -154,13 +154,6 @@ const RETRY_AFTER_SECS: &str = "5";
 
 /// How much longer than `upstream_timeout` an in-flight claim lives.
 const IN_FLIGHT_MARGIN: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// Who sent a request: a TCP peer, or a client of the unix socket (no address to forward).
-#[derive(Clone, Copy, Debug)]
-pub enum Peer {
-    Tcp(SocketAddr),
-    Unix,
-}
 
 /// One config, ready to serve: routes, their upstream targets, server limits. Requests hold
 /// the snapshot they started with, so a reload never changes a request half way.

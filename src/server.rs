@@ -1,15 +1,14 @@
-//! Listening and connections: TCP or unix-socket listeners, optional TLS, the connection
-//! limit, HTTP/1.1 or HTTP/2 (prior knowledge or ALPN) per connection, the header-read and
-//! keep-alive deadlines, reload on SIGHUP, and graceful shutdown with a deadline.
+//! The public listener's connections: optional TLS, the connection limit, HTTP/1.1 or HTTP/2
+//! (prior knowledge or ALPN) per connection, the header-read and keep-alive deadlines, and
+//! graceful shutdown with a deadline.
 //!
 //! The protocol is chosen from the first bytes under `header_timeout`, so a client that
 //! connects and sends nothing (or half a preface) is dropped instead of holding a task
 //! forever; the TLS handshake runs under the same deadline. What happens to a request belongs
-//! to `proxy`; the admin endpoints to `admin`.
+//! to `proxy`; binding to `listener`; starting, reloading and stopping to `app`.
 
 use std::future::Future;
 use std::io;
-use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -22,12 +21,12 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, UnixListener};
 use tokio::time::{Instant, Sleep};
 
-use crate::config::{self, Config, Listen, Server};
-use crate::metrics::Metrics;
-use crate::proxy::{Peer, Proxy};
+use crate::body::{BoxError, ResponseBody};
+use crate::config::{self, Server};
+use crate::listener::{Io, Listener, Peer};
+use crate::proxy::Proxy;
 
 /// The client preface every HTTP/2 prior-knowledge connection starts with (RFC 9113 3.4).
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -48,109 +47,12 @@ const H2_MAX_ERROR_RESETS: usize = 64;
 /// HTTP/2 keep-alive pings: a peer that stops answering is dropped.
 const H2_PING: Duration = Duration::from_secs(20);
 
-/// A bound listener: TCP or a unix socket.
-pub enum Listener {
-    Tcp(TcpListener),
-    /// The socket and its path, removed when the listener is dropped.
-    Unix(UnixListener, PathBuf),
-}
-
-impl Listener {
-    /// Binds `listen`. A unix socket path left over by a process that is gone is replaced; one
-    /// that still answers is not.
-    ///
-    /// # Errors
-    /// The address or path cannot be bound.
-    pub async fn bind(listen: &Listen) -> io::Result<Listener> {
-        let named =
-            |e: io::Error| io::Error::new(e.kind(), format!("cannot listen on {listen}: {e}"));
-        match listen {
-            Listen::Tcp(addr) => TcpListener::bind(addr)
-                .await
-                .map(Listener::Tcp)
-                .map_err(named),
-            Listen::Unix(path) => {
-                use std::os::unix::fs::FileTypeExt;
-                // Only a socket left by a process that is gone is replaced: never a file of
-                // another kind, and never a socket that still answers.
-                let is_socket =
-                    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket());
-                if is_socket && tokio::net::UnixStream::connect(path).await.is_err() {
-                    std::fs::remove_file(path).map_err(named)?;
-                }
-                UnixListener::bind(path)
-                    .map(|l| Listener::Unix(l, path.clone()))
-                    .map_err(named)
-            }
-        }
-    }
-
-    /// What the listener is bound to, for logs.
-    pub fn describe(&self) -> String {
-        match self {
-            Listener::Tcp(l) => l
-                .local_addr()
-                .map_or_else(|_| "tcp".to_owned(), |a| a.to_string()),
-            Listener::Unix(_, path) => format!("unix:{}", path.display()),
-        }
-    }
-
-    /// The TCP address, if this is a TCP listener.
-    pub fn local_addr(&self) -> Option<std::net::SocketAddr> {
-        match self {
-            Listener::Tcp(l) => l.local_addr().ok(),
-            Listener::Unix(..) => None,
-        }
-    }
-
-    async fn accept(&self) -> io::Result<(Box<dyn Io>, Peer)> {
-        match self {
-            Listener::Tcp(l) => {
-                let (stream, addr) = l.accept().await?;
-                // Nagle would hold small responses back; webhooks are small.
-                let _ = stream.set_nodelay(true);
-                Ok((Box::new(stream), Peer::Tcp(addr)))
-            }
-            Listener::Unix(l, _) => {
-                let (stream, _) = l.accept().await?;
-                Ok((Box::new(stream), Peer::Unix))
-            }
-        }
-    }
-}
-
-impl Drop for Listener {
-    fn drop(&mut self) {
-        if let Listener::Unix(_, path) = self {
-            let _ = std::fs::remove_file(path);
-        }
-    }
-}
-
-/// A connection's byte stream, whatever carries it.
-pub trait Io: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
-impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io for T {}
-
-/// Serves `config` on `listener` until `shutdown` completes, then stops accepting and waits
+/// Serves `proxy` on `listener` until `shutdown` completes, then stops accepting and waits
 /// up to `shutdown_timeout` for in-flight requests.
 ///
 /// # Errors
-/// Only if the listener's own address cannot be read; accept errors are logged and serving
-/// goes on.
-pub async fn serve(
-    listener: TcpListener,
-    config: Config,
-    shutdown: impl Future<Output = ()>,
-) -> io::Result<()> {
-    let proxy = Arc::new(Proxy::new(config, Metrics::new()));
-    serve_proxy(Listener::Tcp(listener), proxy, shutdown).await
-}
-
-/// Serves `proxy` on `listener` until `shutdown` completes (see [`serve`]).
-///
-/// # Errors
 /// None today: accept errors are logged and serving goes on.
-pub async fn serve_proxy(
+pub async fn serve(
     listener: Listener,
     proxy: Arc<Proxy>,
     shutdown: impl Future<Output = ()>,
@@ -233,7 +135,7 @@ async fn connection(
     proxy: Arc<Proxy>,
     tls_at_start: Option<config::Tls>,
     watcher: hyper_util::server::graceful::Watcher,
-) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+) -> Result<(), BoxError> {
     let server: Server = proxy.snapshot().server().clone();
     let deadline = server.header_timeout;
     // The current certificate, on a listener that started with TLS.
@@ -368,13 +270,13 @@ impl Drop for ActiveGuard {
 
 /// A response body that keeps its request counted as in progress until it is done.
 struct Tracked {
-    body: crate::proxy::ResponseBody,
+    body: ResponseBody,
     _guard: ActiveGuard,
 }
 
 impl hyper::body::Body for Tracked {
     type Data = Bytes;
-    type Error = crate::proxy::BoxError;
+    type Error = BoxError;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
@@ -472,124 +374,5 @@ impl AsyncWrite for Conn {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
-
-/// Catches SIGHUP, so that from now on a reload request is never taken for the default
-/// action (which ends the process). Call it first thing once a runtime exists, before the
-/// config is read.
-///
-/// # Errors
-/// The signal cannot be caught.
-#[cfg(unix)]
-pub fn catch_sighup() -> io::Result<tokio::signal::unix::Signal> {
-    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-}
-
-/// Binds `config`'s listeners and serves until SIGINT or SIGTERM; `hup` (from
-/// [`catch_sighup`]) reloads `path`.
-///
-/// # Errors
-/// An address cannot be bound.
-#[cfg(unix)]
-pub async fn run(
-    path: PathBuf,
-    config: Config,
-    hup: io::Result<tokio::signal::unix::Signal>,
-) -> io::Result<()> {
-    let metrics = Metrics::new();
-    let listener = Listener::bind(&config.server.listen).await?;
-    let admin = match &config.admin {
-        Some(a) => Some((Listener::bind(&a.listen).await?, a.clone())),
-        None => None,
-    };
-    let proxy = Arc::new(Proxy::new(config, metrics));
-    if let Some((admin_listener, admin)) = admin {
-        tokio::spawn(crate::admin::serve(
-            admin_listener,
-            Arc::clone(&proxy),
-            admin,
-        ));
-    }
-    match hup {
-        Ok(hup) => {
-            tokio::spawn(reload_on_sighup(hup, path, Arc::clone(&proxy)));
-        }
-        Err(e) => tracing::warn!(error = %e, "SIGHUP cannot be caught: reload is off"),
-    }
-    serve_proxy(listener, proxy, shutdown_signal()).await
-}
-
-/// Re-reads the config on every SIGHUP and swaps it in if it is valid.
-#[cfg(unix)]
-async fn reload_on_sighup(mut hup: tokio::signal::unix::Signal, path: PathBuf, proxy: Arc<Proxy>) {
-    while hup.recv().await.is_some() {
-        reload(&path, &proxy);
-    }
-}
-
-/// Reloads `path` into `proxy`: the same validation as `hookwall check`. A config that fails
-/// is not applied; the old one keeps serving. Returns whether the new config is in force.
-pub fn reload(path: &Path, proxy: &Proxy) -> bool {
-    match config::load(path) {
-        Ok(config) => {
-            let old = proxy.snapshot();
-            let before = old.server();
-            if before.listen != config.server.listen
-                || before.max_connections != config.server.max_connections
-                || before.tls.is_some() != config.server.tls.is_some()
-            {
-                tracing::warn!(
-                    "reload: listen, max_connections and turning TLS on or off take effect at the next restart (a new certificate applies now)"
-                );
-            }
-            if !proxy.same_admin(&config) {
-                tracing::warn!("reload: a change to [admin] takes effect at the next restart");
-            }
-            if !proxy.same_replay_store(&config) {
-                tracing::warn!("reload: a change to [replay] takes effect at the next restart");
-            }
-            let routes = config.routes.len();
-            let shadow: Vec<String> = config
-                .routes
-                .iter()
-                .filter(|r| !r.enforce)
-                .map(|r| r.name.clone())
-                .collect();
-            proxy.reload(config);
-            proxy.metrics().reload(true);
-            tracing::info!(routes, shadow = ?shadow, "config reloaded");
-            true
-        }
-        Err(e) => {
-            proxy.metrics().reload(false);
-            // A ConfigError names files, routes and keys, never secret values.
-            tracing::error!(error = %e, "config reload failed; the previous config keeps serving");
-            false
-        }
-    }
-}
-
-/// Completes on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!(signal = "SIGINT", "stop requested"),
-        () = term => tracing::info!(signal = "SIGTERM", "stop requested"),
     }
 }

@@ -19,7 +19,7 @@ use std::process::Stdio;
 use base64::Engine as _;
 use hyper_util::rt::TokioIo;
 use serde::Deserialize;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 
 use crate::support::{self, Reply, Upstream};
@@ -132,13 +132,11 @@ impl Proxy {
     async fn start(upstream: SocketAddr) -> Proxy {
         let config = hookwall::config::parse(&config(upstream), Path::new("sdk-e2e.toml"), &env)
             .unwrap_or_else(|e| panic!("test config invalid:\n{e}"));
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let task = tokio::spawn(hookwall::server::serve(
-            listener,
-            config,
-            std::future::pending::<()>(),
-        ));
+        let mut config = config;
+        config.server.listen = hookwall::config::Listen::Tcp("127.0.0.1:0".parse().unwrap());
+        let app = hookwall::app::App::bind(config).await.unwrap();
+        let addr = app.addr().expect("a TCP listener");
+        let task = tokio::spawn(app.run(std::future::pending::<()>()));
         Proxy { addr, task }
     }
 

@@ -209,10 +209,13 @@ impl Hookwall {
     }
 
     pub async fn start_config(config: hookwall::config::Config) -> Hookwall {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
+        let mut config = config;
+        config.server.listen = hookwall::config::Listen::Tcp("127.0.0.1:0".parse().unwrap());
+        config.admin = None;
+        let app = hookwall::app::App::bind(config).await.unwrap();
+        let addr = app.addr().expect("a TCP listener");
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(hookwall::server::serve(listener, config, async {
+        let task = tokio::spawn(app.run(async {
             let _ = stopped.await;
         }));
         Hookwall {

@@ -1638,7 +1638,7 @@ async fn reload_cannot_turn_tls_off_for_a_tls_listener() {
 
 #[tokio::test]
 async fn unix_listener_replaces_only_a_stale_socket() {
-    use hookwall::server::Listener;
+    use hookwall::listener::Listener;
     let dir = TempDir::new();
 
     // A regular file where the socket should go: not replaced, not touched.

@@ -21,10 +21,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use hmac::{Hmac, Mac};
+use hookwall::app::App;
 use hookwall::config::{Admin, Listen};
-use hookwall::metrics::Metrics;
 use hookwall::proxy::Proxy;
-use hookwall::server::Listener;
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -296,35 +295,26 @@ pub struct Hookwall {
     pub admin: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
-    admin_task: JoinHandle<()>,
 }
 
 impl Hookwall {
     pub async fn start(config_path: &Path) -> Hookwall {
         let config = hookwall::config::load(config_path)
             .unwrap_or_else(|e| panic!("test config invalid:\n{e}"));
-        let listener = Listener::bind(&config.server.listen).await.unwrap();
-        let addr = listener.local_addr();
+        let mut config = config;
         let readyz_upstreams = config.admin.as_ref().is_some_and(|a| a.readyz_upstreams);
-        let proxy = Arc::new(Proxy::new(config, Metrics::new()));
-        let admin_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let admin = admin_listener.local_addr().unwrap();
-        let admin_task = tokio::spawn(hookwall::admin::serve(
-            Listener::Tcp(admin_listener),
-            Arc::clone(&proxy),
-            Admin {
-                listen: Listen::Tcp(admin),
-                readyz_upstreams,
-            },
-        ));
+        config.admin = Some(Admin {
+            listen: Listen::Tcp("127.0.0.1:0".parse().unwrap()),
+            readyz_upstreams,
+        });
+        let app = App::bind(config).await.unwrap();
+        let addr = app.addr();
+        let admin = app.admin_addr().expect("an admin listener on TCP");
+        let proxy = Arc::clone(app.proxy());
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(hookwall::server::serve_proxy(
-            listener,
-            Arc::clone(&proxy),
-            async {
-                let _ = stopped.await;
-            },
-        ));
+        let task = tokio::spawn(app.run(async {
+            let _ = stopped.await;
+        }));
         Hookwall {
             config_path: config_path.to_owned(),
             proxy,
@@ -332,7 +322,6 @@ impl Hookwall {
             admin,
             stop: Some(stop),
             task: Some(task),
-            admin_task,
         }
     }
 
@@ -340,9 +329,9 @@ impl Hookwall {
         self.addr.expect("a TCP listener")
     }
 
-    /// `server::reload` on the config file, as SIGHUP does.
+    /// `app::reload` on the config file, as SIGHUP does.
     pub fn reload(&self) -> bool {
-        hookwall::server::reload(&self.config_path, &self.proxy)
+        hookwall::app::reload(&self.config_path, &self.proxy)
     }
 
     /// Asks for a graceful shutdown and waits (bounded) for `serve_proxy` to return.
@@ -394,7 +383,6 @@ impl Drop for Hookwall {
         if let Some(task) = &self.task {
             task.abort();
         }
-        self.admin_task.abort();
     }
 }
 

@@ -1,0 +1,184 @@
+//! The process as a whole: bind a validated [`Config`]'s listeners, report their addresses,
+//! serve until a shutdown future resolves. Also reload (SIGHUP, or a caller's own trigger)
+//! and the stop signals. `main` and every test harness start hookwall through [`App`].
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::config::{self, Admin, Config};
+use crate::listener::Listener;
+use crate::metrics::Metrics;
+use crate::proxy::Proxy;
+
+/// hookwall with its listeners bound, not yet serving.
+pub struct App {
+    proxy: Arc<Proxy>,
+    listener: Listener,
+    admin: Option<(Listener, Admin)>,
+}
+
+impl App {
+    /// Binds `config`'s public listener and, with an `[admin]` table, the admin listener.
+    /// Nothing is served until [`App::run`].
+    ///
+    /// # Errors
+    /// An address or socket path cannot be bound.
+    pub async fn bind(config: Config) -> io::Result<App> {
+        let listener = Listener::bind(&config.server.listen).await?;
+        let admin = match &config.admin {
+            Some(a) => Some((Listener::bind(&a.listen).await?, a.clone())),
+            None => None,
+        };
+        let proxy = Arc::new(Proxy::new(config, Metrics::new()));
+        Ok(App {
+            proxy,
+            listener,
+            admin,
+        })
+    }
+
+    /// The public listener's address, when it is TCP (the port the kernel chose for `:0`).
+    pub fn addr(&self) -> Option<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The admin listener's address, when there is one on TCP.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().and_then(|(l, _)| l.local_addr())
+    }
+
+    /// The request path, shared with the listeners: for reloads and metrics.
+    pub fn proxy(&self) -> &Arc<Proxy> {
+        &self.proxy
+    }
+
+    /// Reloads `path` on every SIGHUP from `hup` (see [`catch_sighup`]) while the app runs.
+    #[cfg(unix)]
+    pub fn reload_on_sighup(
+        self,
+        path: PathBuf,
+        hup: io::Result<tokio::signal::unix::Signal>,
+    ) -> App {
+        match hup {
+            Ok(hup) => {
+                tokio::spawn(reload_on_sighup(hup, path, Arc::clone(&self.proxy)));
+            }
+            Err(e) => tracing::warn!(error = %e, "SIGHUP cannot be caught: reload is off"),
+        }
+        self
+    }
+
+    /// Serves until `shutdown` completes, then drains (see [`crate::server::serve`]). The
+    /// admin listener answers through the drain (`/readyz` says 503) and stops with the
+    /// public one, or when this future is dropped.
+    ///
+    /// # Errors
+    /// None today: accept errors are logged and serving goes on.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> io::Result<()> {
+        let _admin = self.admin.map(|(listener, admin)| {
+            AbortOnDrop(tokio::spawn(crate::admin::serve(
+                listener,
+                Arc::clone(&self.proxy),
+                admin,
+            )))
+        });
+        crate::server::serve(self.listener, self.proxy, shutdown).await
+    }
+}
+
+/// A background task that ends with its owner.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Catches SIGHUP, so that from now on a reload request is never taken for the default
+/// action (which ends the process). Call it first thing once a runtime exists, before the
+/// config is read.
+///
+/// # Errors
+/// The signal cannot be caught.
+#[cfg(unix)]
+pub fn catch_sighup() -> io::Result<tokio::signal::unix::Signal> {
+    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+}
+
+/// Re-reads the config on every SIGHUP and swaps it in if it is valid.
+#[cfg(unix)]
+async fn reload_on_sighup(mut hup: tokio::signal::unix::Signal, path: PathBuf, proxy: Arc<Proxy>) {
+    while hup.recv().await.is_some() {
+        reload(&path, &proxy);
+    }
+}
+
+/// Reloads `path` into `proxy`: the same validation as `hookwall check`. A config that fails
+/// is not applied; the old one keeps serving. Returns whether the new config is in force.
+pub fn reload(path: &Path, proxy: &Proxy) -> bool {
+    match config::load(path) {
+        Ok(config) => {
+            let old = proxy.snapshot();
+            let before = old.server();
+            if before.listen != config.server.listen
+                || before.max_connections != config.server.max_connections
+                || before.tls.is_some() != config.server.tls.is_some()
+            {
+                tracing::warn!(
+                    "reload: listen, max_connections and turning TLS on or off take effect at the next restart (a new certificate applies now)"
+                );
+            }
+            if !proxy.same_admin(&config) {
+                tracing::warn!("reload: a change to [admin] takes effect at the next restart");
+            }
+            if !proxy.same_replay_store(&config) {
+                tracing::warn!("reload: a change to [replay] takes effect at the next restart");
+            }
+            let routes = config.routes.len();
+            let shadow: Vec<String> = config
+                .routes
+                .iter()
+                .filter(|r| !r.enforce)
+                .map(|r| r.name.clone())
+                .collect();
+            proxy.reload(config);
+            proxy.metrics().reload(true);
+            tracing::info!(routes, shadow = ?shadow, "config reloaded");
+            true
+        }
+        Err(e) => {
+            proxy.metrics().reload(false);
+            // A ConfigError names files, routes and keys, never secret values.
+            tracing::error!(error = %e, "config reload failed; the previous config keeps serving");
+            false
+        }
+    }
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!(signal = "SIGINT", "stop requested"),
+        () = term => tracing::info!(signal = "SIGTERM", "stop requested"),
+    }
+}
