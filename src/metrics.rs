@@ -21,8 +21,7 @@ use prometheus_client::registry::Registry;
 pub struct RequestLabels {
     pub route: String,
     pub provider: String,
-    /// `forwarded`, `rejected`, `handshake`, or `shadow` (failed verification, forwarded
-    /// anyway because the route does not enforce).
+    /// A [`Kind`]'s label value.
     pub outcome: String,
     /// The reason code of a rejection (or of a shadow-mode failure); empty otherwise.
     pub reason: String,
@@ -51,6 +50,37 @@ pub struct ReloadLabels {
 }
 
 type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
+
+/// The `outcome` label of `hookwall_requests_total`: what a request came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Verified and forwarded; the upstream answered.
+    Forwarded,
+    /// Answered by hookwall before or instead of the upstream.
+    Rejected,
+    /// Verified, but the upstream could not be reached or did not answer in time.
+    UpstreamError,
+    /// Failed verification, forwarded anyway because the route does not enforce.
+    Shadow,
+    /// A copy of a delivery the upstream already accepted.
+    Duplicate,
+    /// A provider's setup handshake, answered by hookwall or forwarded.
+    Handshake,
+}
+
+impl Kind {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Forwarded => "forwarded",
+            Kind::Rejected => "rejected",
+            Kind::UpstreamError => "upstream_error",
+            Kind::Shadow => "shadow",
+            Kind::Duplicate => "duplicate",
+            Kind::Handshake => "handshake",
+        }
+    }
+}
 
 fn latency_histogram() -> Histogram {
     // 0.25 ms to about 8 s: a proxy hop at the low end, upstream_timeout at the high end.
@@ -141,12 +171,12 @@ impl Metrics {
     }
 
     /// The request counter of one label set (created on first use).
-    fn requests_for(&self, route: &str, provider: &str, outcome: &str, reason: &str) -> Counter {
+    fn requests_for(&self, route: &str, provider: &str, outcome: Kind, reason: &str) -> Counter {
         self.requests
             .get_or_create(&RequestLabels {
                 route: route.to_owned(),
                 provider: provider.to_owned(),
-                outcome: outcome.to_owned(),
+                outcome: outcome.as_str().to_owned(),
                 reason: reason.to_owned(),
             })
             .clone()
@@ -187,7 +217,7 @@ impl Metrics {
         &self,
         route: &str,
         provider: &str,
-        outcome: &str,
+        outcome: Kind,
         reason: &str,
         took: Duration,
     ) {
@@ -242,8 +272,8 @@ impl RouteMetrics {
     }
 
     /// Counts one request of this route.
-    pub fn request(&self, m: &Metrics, outcome: &str, reason: &str, took: Duration) {
-        if outcome == "forwarded" && reason.is_empty() {
+    pub fn request(&self, m: &Metrics, outcome: Kind, reason: &str, took: Duration) {
+        if outcome == Kind::Forwarded {
             self.forwarded
                 .get_or_init(|| m.requests_for(&self.route, &self.provider, outcome, reason))
                 .inc();

@@ -1,0 +1,118 @@
+//! What one request came to, and the two records derived from it: the request's log line
+//! (never a header value, a secret or a body) and its metrics.
+
+use std::time::Duration;
+
+use http::StatusCode;
+
+use super::{Ctx, Proxy, Rejection};
+use crate::metrics::Kind;
+use crate::scheme::Unverified;
+
+/// What one request came to.
+#[derive(Debug)]
+pub(super) enum Outcome {
+    /// Verified and forwarded; the upstream answered.
+    Forwarded { upstream_status: u16 },
+    /// A setup handshake: forwarded (with the upstream's status) or answered by hookwall.
+    Handshake { upstream_status: Option<u16> },
+    /// Did not verify, forwarded because the route is in shadow mode.
+    Shadow {
+        why: Unverified,
+        upstream_status: u16,
+    },
+    /// A copy of a delivery already delivered: answered 200 without the upstream.
+    Duplicate,
+    /// Answered by hookwall: refused, or the upstream failed.
+    Rejected(Rejection),
+}
+
+impl Outcome {
+    /// The metrics' `outcome` label.
+    pub(super) fn kind(&self) -> Kind {
+        match self {
+            Outcome::Forwarded { .. } => Kind::Forwarded,
+            Outcome::Handshake { .. } => Kind::Handshake,
+            Outcome::Shadow { .. } => Kind::Shadow,
+            Outcome::Duplicate => Kind::Duplicate,
+            Outcome::Rejected(Rejection::UpstreamDown | Rejection::UpstreamTimeout) => {
+                Kind::UpstreamError
+            }
+            Outcome::Rejected(_) => Kind::Rejected,
+        }
+    }
+
+    /// The reason code: why it was refused or failed verification; empty otherwise.
+    pub(super) fn reason(&self) -> &'static str {
+        match self {
+            Outcome::Rejected(r) => r.reason(),
+            Outcome::Shadow { why, .. } => why.reason(),
+            Outcome::Duplicate => "replayed",
+            Outcome::Forwarded { .. } | Outcome::Handshake { .. } => "",
+        }
+    }
+}
+
+impl Proxy {
+    /// Writes the request's log line and records its metrics.
+    pub(super) fn record(&self, ctx: &Ctx<'_>, status: StatusCode, outcome: &Outcome) {
+        let took = ctx.start.elapsed();
+        log(ctx, status.as_u16(), outcome, took);
+        let kind = outcome.kind();
+        let reason = outcome.reason();
+        let Some(index) = ctx.route else {
+            return self.metrics.request("-", "-", kind, reason, took);
+        };
+        let cached = &ctx.snapshot.route_metrics[index];
+        cached.request(&self.metrics, kind, reason, took);
+        if let Some(verified) = &ctx.verified {
+            cached.slot(&self.metrics, verified.secret_slot);
+        }
+    }
+}
+
+/// The one log line per request, under the `hookwall::request` target.
+fn log(ctx: &Ctx<'_>, status: u16, outcome: &Outcome, took: Duration) {
+    let route = ctx.route_ref().map_or("-", |r| r.name.as_str());
+    let method = &ctx.parts.method;
+    let path = ctx.parts.uri.path();
+    let request_id = ctx.request_id.as_str();
+    let elapsed_ms = took.as_micros() as f64 / 1000.0;
+    let delivery_id = ctx.verified.as_ref().and_then(|v| v.delivery_id.as_deref());
+    let reason = outcome.reason();
+    match outcome {
+        Outcome::Rejected(Rejection::UpstreamDown | Rejection::UpstreamTimeout) => tracing::warn!(
+            target: "hookwall::request",
+            route, method = %method, path, request_id, status, reason, delivery_id, elapsed_ms,
+            "upstream failed"
+        ),
+        Outcome::Rejected(_) => tracing::info!(
+            target: "hookwall::request",
+            route, method = %method, path, request_id, status, reason, elapsed_ms,
+            "rejected"
+        ),
+        Outcome::Shadow {
+            upstream_status, ..
+        } => tracing::warn!(
+            target: "hookwall::request",
+            route, method = %method, path, request_id, status, reason, upstream_status, elapsed_ms,
+            "forwarded unverified (shadow mode)"
+        ),
+        Outcome::Duplicate => tracing::info!(
+            target: "hookwall::request",
+            route, method = %method, path, request_id, status, reason, delivery_id, elapsed_ms,
+            "duplicate"
+        ),
+        Outcome::Handshake { upstream_status } => tracing::info!(
+            target: "hookwall::request",
+            route, method = %method, path, request_id, status, upstream_status, elapsed_ms,
+            "handshake"
+        ),
+        Outcome::Forwarded { upstream_status } => tracing::info!(
+            target: "hookwall::request",
+            route, method = %method, path, request_id, status, upstream_status, delivery_id,
+            secret_slot = ctx.verified.as_ref().map(|v| v.secret_slot), elapsed_ms,
+            "forwarded"
+        ),
+    }
+}
