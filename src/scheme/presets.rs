@@ -45,11 +45,14 @@ enum Ts {
     Json(&'static str, TimestampFormat),
 }
 
+/// One header family: the signature header, its timestamp header, its delivery-id header.
+type Family = (&'static str, Option<&'static str>, Option<&'static str>);
+
 /// One sender's scheme, as data.
 #[derive(Clone, Debug)]
 struct Spec {
     /// The signature, timestamp and id headers; a second family where the sender has one.
-    families: Vec<(&'static str, Option<&'static str>, Option<&'static str>)>,
+    families: Vec<Family>,
     form: Form,
     algorithm: Algorithm,
     encoding: Encoding,
@@ -262,101 +265,21 @@ pub fn build(
     };
     // `tolerance` and `public_url` get messages of their own below.
     super::refuse_keys(opts, name, &["algorithm", "tolerance", "public_url"])?;
-    match (name, opts.algorithm) {
-        (_, None) => {}
-        ("github", Some("sha256")) => {}
-        // GitHub's legacy header, only ever by the route's choice.
-        ("github", Some("sha1")) => {
-            spec.families = vec![("x-hub-signature", None, None)];
-            spec.form = Form::Single("sha1=");
-            spec.algorithm = Algorithm::Sha1;
-        }
-        ("github", Some(other)) => {
-            return Err(BuildError::new(
-                "algorithm",
-                format!(
-                    "GitHub signs with sha256 (or the legacy sha1); `{other}` is not one of them"
-                ),
-            ))
-        }
-        (_, Some(_)) => {
-            return Err(BuildError::new(
-                "algorithm",
-                format!("is fixed by the `{name}` preset; remove it"),
-            ))
-        }
-    }
-    let timestamp = match (spec.timestamp, opts.tolerance) {
-        (None, Some(_)) => {
-            return Err(BuildError::new(
-                "tolerance",
-                format!("the `{name}` preset signs no timestamp, so there is nothing to check a tolerance against"),
-            ))
-        }
-        (None, None) => None,
-        (Some((ts, default)), tolerance) => {
-            let (from, format) = match ts {
-                Ts::Header(f) => (TimestampFrom::Header, f),
-                Ts::ListItem(f) => (TimestampFrom::ListItem, f),
-                Ts::Json(field, f) => (TimestampFrom::JsonField(field.to_owned()), f),
-            };
-            Some(TimestampRule {
-                from,
-                format,
-                tolerance: tolerance.unwrap_or(default),
-            })
-        }
-    };
+    choose_algorithm(name, opts.algorithm, &mut spec)?;
+    let timestamp = timestamp_rule(name, &spec, opts.tolerance)?;
     let template = hmac::parse_template(spec.template).expect("preset templates parse");
     let signs_url = template.contains(&hmac::Part::Url);
-    let public_url = match (opts.public_url, signs_url) {
-        (Some(url), true) => Some(public_url("public_url", url)?),
-        (None, true) => {
-            return Err(BuildError::new(
-                "public_url",
-                format!(
-                    "missing: the `{name}` preset signs the URL the sender posts to; give it as \
-                     the sender sees it, e.g. public_url = \"https://example.com/webhooks/{name}\""
-                ),
-            ))
-        }
-        (Some(_), false) => {
-            return Err(BuildError::new(
-                "public_url",
-                format!("the `{name}` preset does not sign a URL; remove it"),
-            ))
-        }
-        (None, false) => None,
-    };
+    let public_url = preset_public_url(name, signs_url, opts.public_url)?;
     let keys: Vec<Vec<u8>> = match spec.secret {
         SecretForm::Text => secrets.iter().map(|s| s.expose().to_vec()).collect(),
         SecretForm::WhsecBase64 => {
             decode_base64_secrets(secrets, "whsec_").map_err(|e| BuildError::new("secret", e))?
         }
     };
-    let carrier = match spec.form {
-        Form::Single(prefix) => Carrier::Single {
-            prefix: prefix.to_owned(),
-        },
-        Form::List(separator, pair, version, ts) => Carrier::List(ListFormat {
-            separator,
-            pair,
-            version: version.to_owned(),
-            timestamp_key: ts.map(str::to_owned),
-        }),
-    };
     let params = Params {
         provider: name,
-        headers: spec
-            .families
-            .iter()
-            .map(|(sig, ts, id)| HeaderSet {
-                signature: HeaderName::from_static(sig),
-                timestamp: ts.map(HeaderName::from_static),
-                id: id.map(HeaderName::from_static),
-            })
-            .collect(),
-        carrier,
+        headers: header_sets(&spec.families),
+        carrier: carrier(&spec.form),
         algorithm: spec.algorithm,
         encoding: spec.encoding,
         template,
@@ -367,6 +290,108 @@ pub fn build(
     };
     let keys: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
     Ok(HmacScheme::new(params, &keys))
+}
+
+/// A preset's algorithm is fixed, except GitHub's legacy `sha1` header by the route's choice.
+fn choose_algorithm(
+    name: &str,
+    algorithm: Option<&str>,
+    spec: &mut Spec,
+) -> Result<(), BuildError> {
+    match (name, algorithm) {
+        (_, None) | ("github", Some("sha256")) => Ok(()),
+        ("github", Some("sha1")) => {
+            spec.families = vec![("x-hub-signature", None, None)];
+            spec.form = Form::Single("sha1=");
+            spec.algorithm = Algorithm::Sha1;
+            Ok(())
+        }
+        ("github", Some(other)) => Err(BuildError::new(
+            "algorithm",
+            format!("GitHub signs with sha256 (or the legacy sha1); `{other}` is not one of them"),
+        )),
+        (_, Some(_)) => Err(BuildError::new(
+            "algorithm",
+            format!("is fixed by the `{name}` preset; remove it"),
+        )),
+    }
+}
+
+/// The preset's timestamp check, with the route's `tolerance` where it gives one.
+fn timestamp_rule(
+    name: &str,
+    spec: &Spec,
+    tolerance: Option<Duration>,
+) -> Result<Option<TimestampRule>, BuildError> {
+    let Some((ts, default)) = spec.timestamp else {
+        return match tolerance {
+            Some(_) => Err(BuildError::new(
+                "tolerance",
+                format!("the `{name}` preset signs no timestamp, so there is nothing to check a tolerance against"),
+            )),
+            None => Ok(None),
+        };
+    };
+    let (from, format) = match ts {
+        Ts::Header(f) => (TimestampFrom::Header, f),
+        Ts::ListItem(f) => (TimestampFrom::ListItem, f),
+        Ts::Json(field, f) => (TimestampFrom::JsonField(field.to_owned()), f),
+    };
+    Ok(Some(TimestampRule {
+        from,
+        format,
+        tolerance: tolerance.unwrap_or(default),
+    }))
+}
+
+/// `public_url`: required by a preset that signs the URL, refused by one that does not.
+fn preset_public_url(
+    name: &str,
+    signs_url: bool,
+    given: Option<&str>,
+) -> Result<Option<String>, BuildError> {
+    match (given, signs_url) {
+        (Some(url), true) => Ok(Some(public_url("public_url", url)?)),
+        (None, true) => Err(BuildError::new(
+            "public_url",
+            format!(
+                "missing: the `{name}` preset signs the URL the sender posts to; give it as \
+                 the sender sees it, e.g. public_url = \"https://example.com/webhooks/{name}\""
+            ),
+        )),
+        (Some(_), false) => Err(BuildError::new(
+            "public_url",
+            format!("the `{name}` preset does not sign a URL; remove it"),
+        )),
+        (None, false) => Ok(None),
+    }
+}
+
+/// Where the signature travels, from the spec's form.
+fn carrier(form: &Form) -> Carrier {
+    match *form {
+        Form::Single(prefix) => Carrier::Single {
+            prefix: prefix.to_owned(),
+        },
+        Form::List(separator, pair, version, ts) => Carrier::List(ListFormat {
+            separator,
+            pair,
+            version: version.to_owned(),
+            timestamp_key: ts.map(str::to_owned),
+        }),
+    }
+}
+
+/// The header families, by name.
+fn header_sets(families: &[Family]) -> Vec<HeaderSet> {
+    families
+        .iter()
+        .map(|(sig, ts, id)| HeaderSet {
+            signature: HeaderName::from_static(sig),
+            timestamp: ts.map(HeaderName::from_static),
+            id: id.map(HeaderName::from_static),
+        })
+        .collect()
 }
 
 #[cfg(test)]

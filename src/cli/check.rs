@@ -1,0 +1,146 @@
+//! `hookwall check`: load the config as `run` would, and print the route table (secrets by
+//! source, never by value) and whether a Redis replay store answers; or every problem found.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::ExitCode;
+
+use crate::config::{self, duration, size, Config, Route};
+
+/// Runs `hookwall check` on `path`: exit 0 if the config is valid, else 1.
+pub(super) fn check(path: &Path) -> ExitCode {
+    match config::load(path) {
+        Ok(config) => {
+            print!("{}", route_table(&config));
+            if let config::ReplayStore::Redis(url) = &config.replay {
+                println!("replay store {}: {}", url, redis_answers(url));
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            let n = e.problems.len();
+            eprintln!(
+                "{}: {n} problem{}",
+                path.display(),
+                if n == 1 { "" } else { "s" }
+            );
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Whether the Redis replay store answers `PING`, as a phrase for `check`.
+fn redis_answers(url: &config::RedisUrl) -> String {
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return "not checked (no runtime)".into();
+    };
+    runtime.block_on(async {
+        match crate::replay::RedisStore::new(url).ping().await {
+            Ok(()) => "answers".to_owned(),
+            Err(e) => format!(
+                "DOES NOT ANSWER ({e}); routes with replay protection will answer 503 until it does"
+            ),
+        }
+    })
+}
+
+/// The table `check` prints: a summary line, one line per route (secrets by source only),
+/// and the routes in shadow mode.
+pub fn route_table(config: &Config) -> String {
+    let mut out = summary(config);
+    let mut rows = vec![[
+        "ROUTE", "MATCH", "METHODS", "PROVIDER", "UPSTREAM", "MAX BODY", "SECRETS",
+    ]
+    .map(str::to_owned)];
+    rows.extend(config.routes.iter().map(row));
+    out.push_str(&columns(&rows));
+    let shadow: Vec<&str> = config
+        .routes
+        .iter()
+        .filter(|r| !r.enforce)
+        .map(|r| r.name.as_str())
+        .collect();
+    if !shadow.is_empty() {
+        let _ = writeln!(
+            out,
+            "shadow mode (enforce = false: verified, logged and counted, but forwarded even when \
+             verification fails): {}",
+            shadow.join(", ")
+        );
+    }
+    out
+}
+
+/// The first line: the file, the route count, the listeners and the server's deadlines.
+fn summary(config: &Config) -> String {
+    let s = &config.server;
+    format!(
+        "{}: ok: {} route{}, listen {}{}, upstream timeout {}, header timeout {}, body timeout {}{}\n",
+        config.source.display(),
+        config.routes.len(),
+        if config.routes.len() == 1 { "" } else { "s" },
+        s.listen,
+        if s.tls.is_some() { " (TLS)" } else { "" },
+        duration::display(s.upstream_timeout),
+        duration::display(s.header_timeout),
+        duration::display(s.body_timeout),
+        config
+            .admin
+            .as_ref()
+            .map(|a| format!(", admin {}", a.listen))
+            .unwrap_or_default(),
+    )
+}
+
+/// One route's cells.
+fn row(r: &Route) -> [String; 7] {
+    let mut credentials: Vec<String> = r.secret_sources.iter().map(ToString::to_string).collect();
+    match r.public_keys {
+        0 => {}
+        1 => credentials.push("public key".into()),
+        n => credentials.push(format!("{n} public keys")),
+    }
+    let provider = if r.handshake {
+        format!("{}+handshake", r.scheme.provider())
+    } else {
+        r.scheme.provider().to_owned()
+    };
+    let methods: Vec<&str> = r.methods.iter().map(http::Method::as_str).collect();
+    [
+        r.name.clone(),
+        r.path.to_string(),
+        methods.join(","),
+        provider,
+        r.upstream.to_string(),
+        size::Display(r.max_body).to_string(),
+        credentials.join(", "),
+    ]
+}
+
+/// The rows in aligned columns, the last one unpadded.
+fn columns(rows: &[[String; 7]]) -> String {
+    let mut widths = [0usize; 7];
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.len());
+        }
+    }
+    let mut out = String::new();
+    for row in rows {
+        let mut line = String::new();
+        for (i, (cell, w)) in row.iter().zip(widths).enumerate() {
+            if i + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                let _ = write!(line, "{cell:<w$}  ");
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
