@@ -1,0 +1,187 @@
+//! hookwall in-process, started as `main` starts it (through `hookwall::app::App`), on
+//! `127.0.0.1:0` unless a config file names another listener. This is the kit's only use of
+//! hookwall's server API.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hookwall::app::App;
+use hookwall::config::{Admin, Config, Listen};
+use hookwall::proxy::Proxy;
+use hookwall::secret::EnvLookup;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::client::{build, read_all, send, Reply};
+use crate::wait::within;
+
+/// A running hookwall; stopped on drop.
+pub struct Hookwall {
+    addr: Option<SocketAddr>,
+    admin: Option<SocketAddr>,
+    proxy: Arc<Proxy>,
+    config_path: Option<PathBuf>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+/// Any port on the loopback address.
+fn ephemeral() -> Listen {
+    Listen::Tcp(SocketAddr::from(([127, 0, 0, 1], 0)))
+}
+
+impl Hookwall {
+    /// From config text read with `env`, named `name` in errors; on `127.0.0.1:0`, no admin
+    /// listener.
+    pub async fn from_text(text: &str, name: &str, env: EnvLookup<'_>) -> Hookwall {
+        let config = hookwall::config::parse(text, Path::new(name), env)
+            .unwrap_or_else(|e| panic!("test config invalid:\n{e}"));
+        Hookwall::start_config(config).await
+    }
+
+    /// From a validated config, on `127.0.0.1:0`, no admin listener.
+    pub async fn start_config(mut config: Config) -> Hookwall {
+        config.server.listen = ephemeral();
+        config.admin = None;
+        Hookwall::run(config, None).await
+    }
+
+    /// From a config file, on the listener it names (TCP or unix socket), with the admin
+    /// endpoints on `127.0.0.1:0` (an `[admin]` table supplies `readyz_upstreams`; its
+    /// `listen` is not bound). [`Hookwall::reload`] re-reads the file.
+    pub async fn from_file(path: &Path) -> Hookwall {
+        let mut config = hookwall::config::load(path)
+            .unwrap_or_else(|e| panic!("test config invalid:\n{e}"));
+        let readyz_upstreams = config.admin.as_ref().is_some_and(|a| a.readyz_upstreams);
+        config.admin = Some(Admin {
+            listen: ephemeral(),
+            readyz_upstreams,
+        });
+        Hookwall::run(config, Some(path.to_owned())).await
+    }
+
+    async fn run(config: Config, config_path: Option<PathBuf>) -> Hookwall {
+        let app = App::bind(config).await.expect("the listeners bind");
+        let (addr, admin) = (app.addr(), app.admin_addr());
+        let proxy = Arc::clone(app.proxy());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(app.run(async {
+            let _ = stopped.await;
+        }));
+        Hookwall {
+            addr,
+            admin,
+            proxy,
+            config_path,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// The public listener's address (panics on a unix socket).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr.expect("a TCP listener")
+    }
+
+    /// The admin listener's address (panics without one).
+    pub fn admin(&self) -> SocketAddr {
+        self.admin.expect("an admin listener")
+    }
+
+    pub fn proxy(&self) -> &Arc<Proxy> {
+        &self.proxy
+    }
+
+    /// Reloads the config file, as SIGHUP does; whether the new config is in force.
+    pub fn reload(&self) -> bool {
+        let path = self.config_path.as_deref().expect("started from a file");
+        hookwall::app::reload(path, &self.proxy)
+    }
+
+    /// Asks for a graceful shutdown; returns the server task to await.
+    pub fn shutdown(&mut self) -> JoinHandle<std::io::Result<()>> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.task.take().expect("shutdown once")
+    }
+
+    /// Asks for a graceful shutdown and waits (bounded) for serving to end.
+    pub async fn stop(&mut self) {
+        let task = self.shutdown();
+        within(10.0, "hookwall to stop after shutdown", task)
+            .await
+            .expect("the server task")
+            .expect("serving ends cleanly");
+    }
+
+    /// POSTs `body` with `headers` over a fresh HTTP/1.1 connection.
+    pub async fn post(&self, path: &str, body: &[u8], headers: &[(&str, &str)]) -> Reply {
+        self.request("POST", path, body, headers).await
+    }
+
+    /// One request on a fresh HTTP/1.1 connection, answered within 10 s.
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let stream = TcpStream::connect(self.addr()).await.expect("hookwall accepts");
+        let req = build(method, path, body, headers, self.addr());
+        within(10.0, "a response from hookwall", send(stream, req)).await
+    }
+
+    /// GET on the admin listener.
+    pub async fn admin_get(&self, path: &str) -> Reply {
+        let stream = TcpStream::connect(self.admin()).await.expect("admin accepts");
+        let req = build("GET", path, b"", &[], self.admin());
+        within(10.0, "an admin response", send(stream, req)).await
+    }
+
+    /// A connection for several HTTP/1.1 requests in a row (keep-alive).
+    pub async fn connect_h1(&self) -> hyper::client::conn::http1::SendRequest<Full<Bytes>> {
+        let stream = TcpStream::connect(self.addr()).await.expect("hookwall accepts");
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .expect("an HTTP/1.1 handshake");
+        tokio::spawn(conn);
+        sender
+    }
+
+    /// A prior-knowledge HTTP/2 connection.
+    pub async fn connect_h2(&self) -> hyper::client::conn::http2::SendRequest<Full<Bytes>> {
+        let stream = TcpStream::connect(self.addr()).await.expect("hookwall accepts");
+        let (sender, conn) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+                .await
+                .expect("an HTTP/2 handshake");
+        tokio::spawn(conn);
+        sender
+    }
+
+    /// Writes `bytes` on a fresh connection and reads until the server closes it (or 5 s).
+    pub async fn raw(&self, bytes: &[u8]) -> String {
+        let mut stream = TcpStream::connect(self.addr()).await.expect("hookwall accepts");
+        stream.write_all(bytes).await.expect("a writable connection");
+        read_all(&mut stream).await
+    }
+}
+
+impl Drop for Hookwall {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}

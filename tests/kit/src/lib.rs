@@ -1,0 +1,23 @@
+//! The one test kit of hookwall's test binaries (`tests/*`) and its fuzz crate: what they
+//! share, so each test says only what it checks.
+//!
+//! - [`reference`]: signatures computed from the providers' documented formulas with `hmac`
+//!   and `sha2` directly, never with hookwall's code (a test must not check the code against
+//!   itself), and promises checked without the implementation.
+//! - [`fs`]: a temporary folder that cleans up after itself.
+//! - With the `harness` feature (the default): [`wait`] (bounded waits), [`upstream`] (a real
+//!   HTTP/1.1 server that records what the app received), [`client`] (requests and whole
+//!   replies) and [`harness`] (hookwall in-process on `127.0.0.1:0`, through
+//!   `hookwall::app::App`; the only module that touches hookwall's server API).
+
+pub mod fs;
+pub mod reference;
+
+#[cfg(feature = "harness")]
+pub mod client;
+#[cfg(feature = "harness")]
+pub mod harness;
+#[cfg(feature = "harness")]
+pub mod upstream;
+#[cfg(feature = "harness")]
+pub mod wait;

@@ -1,0 +1,194 @@
+//! The app as the tests see it: a real HTTP/1.1 server on `127.0.0.1:0` (optionally behind
+//! TLS) that records each request as soon as its body has arrived, then answers as told.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Request, Response, StatusCode, Version};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// A request carrying this header waits that many milliseconds before it is answered.
+pub const DELAY_HEADER: &str = "x-test-delay-ms";
+
+/// One request as the upstream received it.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    pub method: String,
+    pub uri: String,
+    pub version: Version,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Seen {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(|v| v.to_str().expect("a text header"))
+    }
+}
+
+/// What the upstream does with each request.
+#[derive(Clone, Debug)]
+pub struct Behaviour {
+    pub status: StatusCode,
+    pub delay: Duration,
+    pub body: &'static str,
+    pub extra_headers: Vec<(&'static str, &'static str)>,
+    /// The first this many requests are answered 500 instead of `status`.
+    pub fail_first: usize,
+}
+
+impl Default for Behaviour {
+    fn default() -> Self {
+        Behaviour {
+            status: StatusCode::OK,
+            delay: Duration::ZERO,
+            body: "upstream ok\n",
+            extra_headers: Vec::new(),
+            fail_first: 0,
+        }
+    }
+}
+
+/// The recording server; stopped on drop.
+pub struct Upstream {
+    pub addr: SocketAddr,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    task: JoinHandle<()>,
+}
+
+impl Upstream {
+    pub async fn start() -> Upstream {
+        Upstream::start_with(Behaviour::default()).await
+    }
+
+    pub async fn start_with(behaviour: Behaviour) -> Upstream {
+        Upstream::start_tls(behaviour, None).await
+    }
+
+    pub async fn start_tls(
+        behaviour: Behaviour,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) -> Upstream {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+        Upstream::on(listener, behaviour, tls)
+    }
+
+    /// Serves on an already bound listener.
+    pub fn on(
+        listener: TcpListener,
+        behaviour: Behaviour,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) -> Upstream {
+        let addr = listener.local_addr().expect("a bound listener");
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&seen);
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let log = Arc::clone(&log);
+                let (behaviour, tls) = (behaviour.clone(), tls.clone());
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req: Request<Incoming>| {
+                        answer(req, Arc::clone(&log), behaviour.clone())
+                    });
+                    let builder = hyper::server::conn::http1::Builder::new();
+                    match tls {
+                        None => {
+                            let _ = builder.serve_connection(TokioIo::new(stream), svc).await;
+                        }
+                        Some(acceptor) => {
+                            if let Ok(stream) = acceptor.accept(stream).await {
+                                let _ = builder.serve_connection(TokioIo::new(stream), svc).await;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        Upstream { addr, seen, task }
+    }
+
+    /// An address where nothing listens (bound, then released).
+    pub async fn dead_addr() -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+        listener.local_addr().expect("a bound listener")
+    }
+
+    pub fn hits(&self) -> usize {
+        self.seen.lock().expect("the log").len()
+    }
+
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().expect("the log").clone()
+    }
+
+    /// The one request the upstream saw (panics on none or more).
+    pub fn only(&self) -> Seen {
+        let seen = self.seen();
+        assert_eq!(
+            seen.len(),
+            1,
+            "expected exactly one upstream request, got {seen:#?}"
+        );
+        seen.into_iter().next().expect("one request")
+    }
+
+    pub fn last(&self) -> Seen {
+        self.seen().pop().expect("the upstream saw no request")
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Records one request, waits as asked, answers as `behaviour` says.
+async fn answer(
+    req: Request<Incoming>,
+    log: Arc<Mutex<Vec<Seen>>>,
+    behaviour: Behaviour,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let (parts, body) = req.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
+    let delay = parts
+        .headers
+        .get(DELAY_HEADER)
+        .and_then(|v| v.to_str().ok()?.parse().ok())
+        .map_or(behaviour.delay, Duration::from_millis);
+    let nth = {
+        let mut seen = log.lock().expect("the log");
+        seen.push(Seen {
+            method: parts.method.to_string(),
+            uri: parts.uri.to_string(),
+            version: parts.version,
+            headers: parts.headers,
+            body,
+        });
+        seen.len() - 1
+    };
+    tokio::time::sleep(delay).await;
+    let mut res = Response::new(Full::new(Bytes::from_static(behaviour.body.as_bytes())));
+    *res.status_mut() = if nth < behaviour.fail_first {
+        StatusCode::INTERNAL_SERVER_ERROR
+    } else {
+        behaviour.status
+    };
+    for (k, v) in &behaviour.extra_headers {
+        res.headers_mut()
+            .append(*k, v.parse().expect("a valid header value"));
+    }
+    Ok(res)
+}
