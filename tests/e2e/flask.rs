@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
-use crate::support::{github_config, github_signature, Hookwall, GITHUB_SECRET};
+use crate::support::{github_config, github_signature, start, GITHUB_SECRET};
 
 /// The Flask app as a child process on a free port; killed on drop.
 struct Flask {
@@ -68,7 +68,7 @@ impl Drop for Flask {
 #[tokio::test]
 async fn fronts_the_example_flask_app() {
     let flask = Flask::start();
-    let hookwall = Hookwall::start(&github_config(flask.addr)).await;
+    let hookwall = start(&github_config(flask.addr)).await;
     let body = br#"{"action":"opened","number":42}"#;
 
     let res = hookwall

@@ -16,8 +16,7 @@ use bytes::Bytes;
 use http::StatusCode;
 use http_body_util::Full;
 use support::{
-    github_config, github_signature, raw_status, Behaviour, Hookwall, Reply, Upstream,
-    GITHUB_SECRET,
+    github_config, github_signature, raw_status, start, Behaviour, Reply, Upstream, GITHUB_SECRET,
 };
 
 const BODY: &[u8] = br#"{"zen":"Keep it logically awesome.","hook_id":1}"#;
@@ -36,9 +35,9 @@ async fn signed_request_reaches_upstream_byte_for_byte_with_the_specified_header
         ..Behaviour::default()
     })
     .await;
-    let hookwall = Hookwall::start(&github_config(upstream.addr)).await;
+    let hookwall = start(&github_config(upstream.addr)).await;
     let sig = github_signature(GITHUB_SECRET, BODY);
-    let host = hookwall.addr.to_string();
+    let host = hookwall.addr().to_string();
     let res = hookwall
         .post(
             "/webhooks/github?installation=7&x=%20y",
@@ -131,7 +130,7 @@ async fn signed_request_reaches_upstream_byte_for_byte_with_the_specified_header
 #[tokio::test]
 async fn unsigned_wrong_and_tampered_requests_are_401_and_never_forwarded() {
     let upstream = Upstream::start().await;
-    let hookwall = Hookwall::start(&github_config(upstream.addr)).await;
+    let hookwall = start(&github_config(upstream.addr)).await;
     let good = github_signature(GITHUB_SECRET, BODY);
     let other_key = github_signature("some-other-route-secret", BODY);
     type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a [u8]);
@@ -185,14 +184,14 @@ async fn unsigned_wrong_and_tampered_requests_are_401_and_never_forwarded() {
 #[tokio::test]
 async fn a_401_then_a_valid_request_on_the_same_connection() {
     let upstream = Upstream::start().await;
-    let hookwall = Hookwall::start(&github_config(upstream.addr)).await;
+    let hookwall = start(&github_config(upstream.addr)).await;
     let mut conn = hookwall.connect_h1().await;
     let bad = support::build(
         "POST",
         "/webhooks/github",
         BODY,
         &[("x-hub-signature-256", "sha256=00")],
-        hookwall.addr,
+        hookwall.addr(),
     );
     let res = Reply::read(conn.send_request(bad).await.unwrap()).await;
     assert_eq!(res.status(), 401);
@@ -206,7 +205,7 @@ async fn a_401_then_a_valid_request_on_the_same_connection() {
         "/webhooks/github",
         BODY,
         &[("x-hub-signature-256", &sig)],
-        hookwall.addr,
+        hookwall.addr(),
     );
     let res = Reply::read(conn.send_request(good).await.unwrap()).await;
     assert_eq!(res.status(), 200);
@@ -216,7 +215,7 @@ async fn a_401_then_a_valid_request_on_the_same_connection() {
 #[tokio::test]
 async fn unknown_paths_are_404_and_wrong_methods_405_with_allow() {
     let upstream = Upstream::start().await;
-    let hookwall = Hookwall::start(&github_config(upstream.addr)).await;
+    let hookwall = start(&github_config(upstream.addr)).await;
     let sig = github_signature(GITHUB_SECRET, BODY);
     for path in [
         "/",
@@ -248,7 +247,7 @@ async fn unknown_paths_are_404_and_wrong_methods_405_with_allow() {
 #[tokio::test]
 async fn malformed_targets_hosts_and_chunking_are_400_and_never_forwarded() {
     let upstream = Upstream::start().await;
-    let hookwall = Hookwall::start(&github_config(upstream.addr)).await;
+    let hookwall = start(&github_config(upstream.addr)).await;
     let sig = github_signature(GITHUB_SECRET, BODY);
     let len = BODY.len();
     let body = std::str::from_utf8(BODY).unwrap();
@@ -335,7 +334,7 @@ async fn malformed_targets_hosts_and_chunking_are_400_and_never_forwarded() {
 #[tokio::test]
 async fn content_length_with_transfer_encoding_is_read_as_chunked_then_the_connection_closes() {
     let upstream = Upstream::start().await;
-    let hookwall = Hookwall::start(&github_config(upstream.addr)).await;
+    let hookwall = start(&github_config(upstream.addr)).await;
     let mut sent = Vec::new();
     for (i, framing) in [
         "Content-Length: 4\r\nTransfer-Encoding: chunked\r\n",
@@ -384,7 +383,7 @@ async fn content_length_with_transfer_encoding_is_read_as_chunked_then_the_conne
 #[tokio::test]
 async fn declared_or_actual_bodies_over_max_body_are_413_and_never_forwarded() {
     let upstream = Upstream::start().await;
-    let hookwall = Hookwall::start(&github_config(upstream.addr)).await;
+    let hookwall = start(&github_config(upstream.addr)).await;
     let big = vec![b'a'; 64 * 1024 + 1];
     let sig = github_signature(GITHUB_SECRET, &big);
     // Declared: answered before the body is read, even though none of it is sent.
@@ -423,9 +422,11 @@ async fn a_body_that_does_not_arrive_in_time_is_408_and_never_forwarded() {
         "max_body = \"64KiB\"",
         "max_body = \"64KiB\"\nbody_timeout = \"300ms\"",
     );
-    let hookwall = Hookwall::start(&config).await;
+    let hookwall = start(&config).await;
     let sig = github_signature(GITHUB_SECRET, BODY);
-    let mut stream = tokio::net::TcpStream::connect(hookwall.addr).await.unwrap();
+    let mut stream = tokio::net::TcpStream::connect(hookwall.addr())
+        .await
+        .unwrap();
     use tokio::io::AsyncWriteExt;
     stream
         .write_all(format!("POST /webhooks/github HTTP/1.1\r\nHost: a\r\nx-hub-signature-256: {sig}\r\nContent-Length: {}\r\n\r\n{{\"zen\"", BODY.len()).as_bytes())
@@ -440,7 +441,7 @@ async fn a_body_that_does_not_arrive_in_time_is_408_and_never_forwarded() {
 #[tokio::test]
 async fn a_chunked_signed_body_is_forwarded_with_a_content_length() {
     let upstream = Upstream::start().await;
-    let hookwall = Hookwall::start(&github_config(upstream.addr)).await;
+    let hookwall = start(&github_config(upstream.addr)).await;
     let sig = github_signature(GITHUB_SECRET, BODY);
     let (a, b) = BODY.split_at(10);
     let mut request = format!("POST /webhooks/github HTTP/1.1\r\nHost: a\r\nConnection: close\r\nx-hub-signature-256: {sig}\r\nTransfer-Encoding: chunked\r\n\r\n").into_bytes();
@@ -468,7 +469,7 @@ async fn a_chunked_signed_body_is_forwarded_with_a_content_length() {
 #[tokio::test]
 async fn upstream_down_is_502() {
     let dead = Upstream::dead_addr().await;
-    let hookwall = Hookwall::start(&github_config(dead)).await;
+    let hookwall = start(&github_config(dead)).await;
     let sig = github_signature(GITHUB_SECRET, BODY);
     let res = hookwall
         .post("/webhooks/github", BODY, &[("x-hub-signature-256", &sig)])
@@ -486,7 +487,7 @@ async fn slow_upstream_is_504() {
     .await;
     let config = github_config(upstream.addr)
         .replace("max_body = \"64KiB\"", "upstream_timeout = \"300ms\"");
-    let hookwall = Hookwall::start(&config).await;
+    let hookwall = start(&config).await;
     let sig = github_signature(GITHUB_SECRET, BODY);
     let res = hookwall
         .post("/webhooks/github", BODY, &[("x-hub-signature-256", &sig)])
@@ -499,10 +500,10 @@ async fn slow_upstream_is_504() {
 #[tokio::test]
 async fn an_http2_request_is_verified_and_forwarded_as_http1() {
     let upstream = Upstream::start().await;
-    let hookwall = Hookwall::start(&github_config(upstream.addr)).await;
+    let hookwall = start(&github_config(upstream.addr)).await;
     let mut h2 = hookwall.connect_h2().await;
     let sig = github_signature(GITHUB_SECRET, BODY);
-    let uri = format!("http://{}/webhooks/github?h2=1", hookwall.addr);
+    let uri = format!("http://{}/webhooks/github?h2=1", hookwall.addr());
     let req = http::Request::post(&uri)
         .header("x-hub-signature-256", &sig)
         .body(Full::new(Bytes::from_static(BODY)))
@@ -519,7 +520,7 @@ async fn an_http2_request_is_verified_and_forwarded_as_http1() {
     assert_eq!(seen.version, http::Version::HTTP_11);
     assert_eq!(seen.uri, "/webhooks/github?h2=1");
     assert_eq!(seen.body, BODY);
-    assert_eq!(seen.headers["host"], hookwall.addr.to_string().as_str());
+    assert_eq!(seen.headers["host"], hookwall.addr().to_string().as_str());
 }
 
 #[tokio::test]
@@ -529,8 +530,8 @@ async fn graceful_shutdown_lets_an_in_flight_request_finish() {
         ..Behaviour::default()
     })
     .await;
-    let mut hookwall = Hookwall::start(&github_config(upstream.addr)).await;
-    let addr = hookwall.addr;
+    let mut hookwall = start(&github_config(upstream.addr)).await;
+    let addr = hookwall.addr();
     let sig = github_signature(GITHUB_SECRET, BODY);
     let mut conn = hookwall.connect_h1().await;
     let req = support::build(
@@ -577,7 +578,7 @@ tolerance = "60s"
 "#,
         upstream.addr
     );
-    let hookwall = Hookwall::start(&config).await;
+    let hookwall = start(&config).await;
     use base64::Engine as _;
     use hmac::Mac as _;
     let sign = |secret: &str, ts: &str, body: &[u8]| {
@@ -657,13 +658,15 @@ async fn a_client_that_sends_no_request_is_dropped_after_header_timeout() {
     let upstream = Upstream::start().await;
     let config =
         github_config(upstream.addr).replace("max_body = \"64KiB\"", "header_timeout = \"300ms\"");
-    let hookwall = Hookwall::start(&config).await;
+    let hookwall = start(&config).await;
     for partial in [
         &b""[..],
         b"PRI * HTTP/2",
         b"POST /webhooks/github HTTP/1.1\r\nHost: a\r\n",
     ] {
-        let mut stream = tokio::net::TcpStream::connect(hookwall.addr).await.unwrap();
+        let mut stream = tokio::net::TcpStream::connect(hookwall.addr())
+            .await
+            .unwrap();
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         stream.write_all(partial).await.unwrap();
         let mut buf = Vec::new();
@@ -681,7 +684,7 @@ async fn with_hosts_configured_a_foreign_host_is_400_and_never_forwarded() {
         "max_body = \"64KiB\"",
         "max_body = \"64KiB\"\nhosts = [\"hooks.example.com\", \"hooks.example.com:8443\"]",
     );
-    let hookwall = Hookwall::start(&config).await;
+    let hookwall = start(&config).await;
     // A distinct delivery per request, so replay protection plays no part.
     let request = |host: &str| {
         let body = format!(r#"{{"zen":"host","host":"{host}"}}"#);

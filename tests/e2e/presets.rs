@@ -2,10 +2,8 @@
 //! sent as raw HTTP with the header names spelled as the providers spell them, through
 //! hookwall to a recording upstream; and the setup handshakes a route opts in to.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use base64::Engine as _;
-use hmac::{Hmac, Mac};
+use hookwall_testkit::client::raw_post;
+use hookwall_testkit::reference::{b64, mac1, mac256, now, unb64};
 
 use crate::support::{raw_status, Hookwall, Upstream};
 
@@ -20,25 +18,6 @@ fn env(name: &str) -> Option<String> {
         "META_VERIFY_TOKEN" => Some("meta-verify-token-5e".into()),
         _ => crate::support::env(name),
     }
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-fn mac256(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
-    let mut m = Hmac::<sha2::Sha256>::new_from_slice(key).unwrap();
-    for p in parts {
-        m.update(p);
-    }
-    m.finalize().into_bytes().to_vec()
-}
-
-fn b64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 /// One route per preset under test, all in front of `upstream`.
@@ -89,26 +68,15 @@ fn config(upstream: std::net::SocketAddr) -> String {
 
 async fn start() -> (Upstream, Hookwall) {
     let upstream = Upstream::start().await;
-    let config = hookwall::config::parse(
-        &config(upstream.addr),
-        std::path::Path::new("presets.toml"),
-        &env,
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    let hookwall = Hookwall::start_config(config).await;
+    let hookwall = Hookwall::from_text(&config(upstream.addr), "presets.toml", &env).await;
     (upstream, hookwall)
 }
 
-/// A raw HTTP/1.1 POST with the headers spelled as given.
+/// A raw HTTP/1.1 POST with the headers spelled as given, on a connection that closes.
 fn post(target: &str, headers: &[(&str, String)], body: &[u8]) -> Vec<u8> {
-    let mut out = format!("POST {target} HTTP/1.1\r\nHost: hooks.example.com\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
-    for (k, v) in headers {
-        out.push_str(&format!("{k}: {v}\r\n"));
-    }
-    out.push_str("\r\n");
-    let mut bytes = out.into_bytes();
-    bytes.extend_from_slice(body);
-    bytes
+    let mut spelled = vec![("Connection", "close")];
+    spelled.extend(headers.iter().map(|(k, v)| (*k, v.as_str())));
+    raw_post(target, "hooks.example.com", &spelled, body)
 }
 
 /// A signed request: path, headers as the provider spells them, body.
@@ -119,9 +87,7 @@ fn signed_cases() -> Vec<Case> {
     let k = SECRET.as_bytes();
     let json = br#"{"id":"evt_1","object":"event","data":{"amount":1999}}"#.to_vec();
     let form = b"CallSid=CA123&From=%2B14155550100&Body=Hello+there".to_vec();
-    let svix_key = base64::engine::general_purpose::STANDARD
-        .decode(&WHSEC[6..])
-        .unwrap();
+    let svix_key = unb64(&WHSEC[6..]);
     let ms = (now() * 1000).to_string();
     let linear = format!(r#"{{"action":"create","webhookTimestamp":{ms}}}"#).into_bytes();
     let mailgun_sig = hex::encode(mac256(k, &[t.as_bytes(), b"tok-0123456789"]));
@@ -138,17 +104,9 @@ fn signed_cases() -> Vec<Case> {
         )
     };
     let twilio_sig = {
-        let mut m = Hmac::<sha1::Sha1>::new_from_slice(k).unwrap();
-        m.update(format!("{PUBLIC_URL}/in/twilio?AccountSid=AC1").as_bytes());
-        for (name, value) in [
-            ("Body", "Hello there"),
-            ("CallSid", "CA123"),
-            ("From", "+14155550100"),
-        ] {
-            m.update(name.as_bytes());
-            m.update(value.as_bytes());
-        }
-        b64(&m.finalize().into_bytes())
+        let url = format!("{PUBLIC_URL}/in/twilio?AccountSid=AC1");
+        let params = "BodyHello thereCallSidCA123From+14155550100";
+        b64(&mac1(k, &[url.as_bytes(), params.as_bytes()]))
     };
     vec![
         (
@@ -397,8 +355,7 @@ async fn without_handshake_opt_in_setup_requests_get_no_answer() {
         "[[route]]\npath = \"/in/meta\"\nupstream = \"http://{}\"\nprovider = \"meta\"\nsecret = {{ env = \"PRESET_SECRET\" }}\n",
         upstream.addr
     );
-    let config = hookwall::config::parse(&text, std::path::Path::new("p.toml"), &env).unwrap();
-    let hookwall = Hookwall::start_config(config).await;
+    let hookwall = Hookwall::from_text(&text, "p.toml", &env).await;
     let answer = hookwall
         .raw(b"GET /in/meta?hub.mode=subscribe&hub.verify_token=x&hub.challenge=1 HTTP/1.1\r\nHost: a\r\n\r\n")
         .await;

@@ -7,7 +7,9 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{github_config, github_signature, Hookwall, Reply, Upstream, GITHUB_SECRET};
+use crate::support::{
+    github_config, github_signature, start, Hookwall, Reply, Upstream, GITHUB_SECRET,
+};
 
 /// A redis-server child process; killed on drop.
 struct Redis {
@@ -123,8 +125,8 @@ async fn deliver(hookwall: &Hookwall, body: &[u8], id: &str) -> Reply {
 async fn two_replicas_sharing_redis_let_a_delivery_through_once() {
     let redis = Redis::start().await;
     let upstream = Upstream::start().await;
-    let a = Hookwall::start(&config(upstream.addr, &redis)).await;
-    let b = Hookwall::start(&config(upstream.addr, &redis)).await;
+    let a = start(&config(upstream.addr, &redis)).await;
+    let b = start(&config(upstream.addr, &redis)).await;
     let body = br#"{"action":"created","n":1}"#;
     let first = deliver(&a, body, "d-1").await;
     assert_eq!(first.status(), 200);
@@ -149,7 +151,7 @@ async fn two_replicas_sharing_redis_let_a_delivery_through_once() {
 async fn redis_down_fails_closed_with_503_and_service_returns_with_it() {
     let mut redis = Redis::start().await;
     let upstream = Upstream::start().await;
-    let hookwall = Hookwall::start(&config(upstream.addr, &redis)).await;
+    let hookwall = start(&config(upstream.addr, &redis)).await;
     let body = br#"{"action":"created","n":3}"#;
     assert_eq!(deliver(&hookwall, body, "d-3").await.status(), 200);
 

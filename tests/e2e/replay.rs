@@ -7,7 +7,7 @@ use std::time::Duration;
 use http::StatusCode;
 
 use crate::support::{
-    github_config, github_signature, Behaviour, Hookwall, Reply, Upstream, GITHUB_SECRET,
+    github_config, github_signature, start, Behaviour, Hookwall, Reply, Upstream, GITHUB_SECRET,
 };
 
 const BODY: &[u8] = br#"{"action":"opened","issue":{"number":7}}"#;
@@ -28,7 +28,7 @@ async fn send(hookwall: &Hookwall, headers: &[(&'static str, String)]) -> Reply 
 #[tokio::test]
 async fn a_delivery_sent_twice_after_a_200_reaches_the_app_once() {
     let upstream = Upstream::start().await;
-    let hookwall = Hookwall::start(&github_config(upstream.addr)).await;
+    let hookwall = start(&github_config(upstream.addr)).await;
     let first = send(&hookwall, &signed()).await;
     assert_eq!(first.status(), 200);
     assert!(first.headers.get("x-hookwall-duplicate").is_none());
@@ -56,7 +56,7 @@ async fn after_the_app_fails_the_same_delivery_goes_through_again() {
         ..Behaviour::default()
     })
     .await;
-    let hookwall = Hookwall::start(&github_config(upstream.addr)).await;
+    let hookwall = start(&github_config(upstream.addr)).await;
     assert_eq!(send(&hookwall, &signed()).await.status(), 500);
     let retry = send(&hookwall, &signed()).await;
     assert_eq!(retry.status(), 200);
@@ -73,7 +73,7 @@ async fn after_the_app_fails_the_same_delivery_goes_through_again() {
 async fn an_unreachable_upstream_releases_the_delivery_too() {
     let dead = Upstream::dead_addr().await;
     let config = github_config(dead);
-    let hookwall = Hookwall::start(&config).await;
+    let hookwall = start(&config).await;
     assert_eq!(send(&hookwall, &signed()).await.status(), 502);
     assert_eq!(
         send(&hookwall, &signed()).await.status(),
@@ -89,7 +89,7 @@ async fn two_concurrent_copies_reach_the_app_once() {
         ..Behaviour::default()
     })
     .await;
-    let hookwall = std::sync::Arc::new(Hookwall::start(&github_config(upstream.addr)).await);
+    let hookwall = std::sync::Arc::new(start(&github_config(upstream.addr)).await);
     let first = {
         let hookwall = std::sync::Arc::clone(&hookwall);
         tokio::spawn(async move { send(&hookwall, &signed()).await })
@@ -108,7 +108,7 @@ async fn two_concurrent_copies_reach_the_app_once() {
 async fn replay_off_forwards_every_copy() {
     let upstream = Upstream::start().await;
     let config = github_config(upstream.addr).replace("secret = {", "replay = \"off\"\nsecret = {");
-    let hookwall = Hookwall::start(&config).await;
+    let hookwall = start(&config).await;
     for _ in 0..3 {
         assert_eq!(send(&hookwall, &signed()).await.status(), 200);
     }
@@ -123,7 +123,7 @@ async fn a_stripe_replay_outside_the_tolerance_is_401_and_inside_it_a_duplicate(
         "[[route]]\npath = \"/stripe\"\nupstream = \"http://{}\"\nprovider = \"stripe\"\nsecret = {{ env = \"GITHUB_SECRET\" }}\ntolerance = \"2s\"\n",
         upstream.addr
     );
-    let hookwall = Hookwall::start(&config).await;
+    let hookwall = start(&config).await;
     let body = br#"{"id":"evt_1","type":"charge.succeeded"}"#;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -162,7 +162,7 @@ async fn a_stripe_replay_outside_the_tolerance_is_401_and_inside_it_a_duplicate(
 #[tokio::test]
 async fn a_re_spelled_signature_is_still_the_same_delivery() {
     let upstream = Upstream::start().await;
-    let hookwall = Hookwall::start(&github_config(upstream.addr)).await;
+    let hookwall = start(&github_config(upstream.addr)).await;
     assert_eq!(send(&hookwall, &signed()).await.status(), 200);
     // Upper-case hex verifies too; it signs the same message, so it is a duplicate.
     let mut upper = signed();
@@ -183,7 +183,7 @@ async fn a_re_spelled_signature_is_still_the_same_delivery() {
         "[[route]]\npath = \"/stripe\"\nupstream = \"http://{}\"\nprovider = \"stripe\"\nsecret = {{ env = \"GITHUB_SECRET\" }}\n",
         stripe.addr
     );
-    let hookwall = Hookwall::start(&config).await;
+    let hookwall = start(&config).await;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -213,7 +213,7 @@ async fn a_twilio_delivery_is_one_delivery_however_its_parameters_are_ordered() 
         "[[route]]\npath = \"/twilio\"\nupstream = \"http://{}\"\nprovider = \"twilio\"\nsecret = {{ env = \"GITHUB_SECRET\" }}\npublic_url = \"https://hooks.example.com/twilio\"\n",
         upstream.addr
     );
-    let hookwall = Hookwall::start(&config).await;
+    let hookwall = start(&config).await;
     // Twilio's formula: the URL, then each parameter's name and value, sorted by name.
     let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(GITHUB_SECRET.as_bytes()).unwrap();
     mac.update(b"https://hooks.example.com/twilioBodyhiFrom+14155550100");

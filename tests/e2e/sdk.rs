@@ -17,12 +17,9 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use base64::Engine as _;
-use hyper_util::rt::TokioIo;
 use serde::Deserialize;
-use tokio::net::TcpStream;
-use tokio::task::JoinHandle;
 
-use crate::support::{self, Reply, Upstream};
+use crate::support::{Hookwall, Reply, Upstream};
 
 /// The URL the senders believe they post to, for the schemes that sign it (Twilio, HubSpot).
 const PUBLIC_BASE: &str = "https://hooks.example.test";
@@ -122,47 +119,15 @@ fn config(upstream: SocketAddr) -> String {
     text
 }
 
-/// hookwall in-process on 127.0.0.1:0 with [`config`] and [`env`]; stopped on drop.
-struct Proxy {
-    addr: SocketAddr,
-    task: JoinHandle<std::io::Result<()>>,
-}
-
-impl Proxy {
-    async fn start(upstream: SocketAddr) -> Proxy {
-        let config = hookwall::config::parse(&config(upstream), Path::new("sdk-e2e.toml"), &env)
-            .unwrap_or_else(|e| panic!("test config invalid:\n{e}"));
-        let mut config = config;
-        config.server.listen = hookwall::config::Listen::Tcp("127.0.0.1:0".parse().unwrap());
-        let app = hookwall::app::App::bind(config).await.unwrap();
-        let addr = app.addr().expect("a TCP listener");
-        let task = tokio::spawn(app.run(std::future::pending::<()>()));
-        Proxy { addr, task }
-    }
-
-    /// POSTs `body` to the case's path and query with its headers, over a fresh connection.
-    async fn send(&self, case: &Case, body: &[u8]) -> Reply {
-        let target = case.target();
-        let mut headers: Vec<(&str, &str)> = case
-            .headers
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        headers.push(("content-type", &case.content_type));
-        let stream = TcpStream::connect(self.addr).await.unwrap();
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .unwrap();
-        tokio::spawn(conn);
-        let req = support::build("POST", &target, body, &headers, self.addr);
-        Reply::read(sender.send_request(req).await.unwrap()).await
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+/// POSTs `body` to the case's path and query with its headers, over a fresh connection.
+async fn send(hookwall: &Hookwall, case: &Case, body: &[u8]) -> Reply {
+    let mut headers: Vec<(&str, &str)> = case
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    headers.push(("content-type", &case.content_type));
+    hookwall.post(&case.target(), body, &headers).await
 }
 
 /// One signed request, as the scripts print it.
@@ -253,10 +218,10 @@ fn tampered(body: &[u8]) -> (usize, Vec<u8>) {
 
 /// Sends every case, then its tampered copy, and checks what the upstream saw. Every case is
 /// run; the failures are reported together.
-async fn check_cases(proxy: &Proxy, upstream: &Upstream, cases: &[Case], signer: &str) {
+async fn check_cases(hookwall: &Hookwall, upstream: &Upstream, cases: &[Case], signer: &str) {
     let mut failures = Vec::new();
     for case in cases {
-        let problems = check_case(proxy, upstream, case).await;
+        let problems = check_case(hookwall, upstream, case).await;
         if !problems.is_empty() {
             failures.push(format!(
                 "{} ({}, signed by the {signer}):\n    {}",
@@ -277,12 +242,12 @@ async fn check_cases(proxy: &Proxy, upstream: &Upstream, cases: &[Case], signer:
 
 /// One case: the signed request passes, whole, to the upstream; a copy with one body byte
 /// changed is refused and goes nowhere. Returns what went wrong.
-async fn check_case(proxy: &Proxy, upstream: &Upstream, case: &Case) -> Vec<String> {
+async fn check_case(hookwall: &Hookwall, upstream: &Upstream, case: &Case) -> Vec<String> {
     let mut problems = Vec::new();
     let body = case.body();
     let before = upstream.hits();
 
-    let res = proxy.send(case, &body).await;
+    let res = send(hookwall, case, &body).await;
     if res.status() != 200 || res.body != "upstream ok\n" {
         problems.push(format!(
             "signed request: expected the upstream's 200, got {} {:?}",
@@ -334,7 +299,7 @@ async fn check_case(proxy: &Proxy, upstream: &Upstream, case: &Case) -> Vec<Stri
 
     let hits = upstream.hits();
     let (at, changed) = tampered(&body);
-    let res = proxy.send(case, &changed).await;
+    let res = send(hookwall, case, &changed).await;
     if res.status() != 401 || res.body != "unauthorized\n" {
         problems.push(format!(
             "body byte {at} changed ({:?} -> {:?}): expected 401, got {} {:?}",
@@ -379,10 +344,10 @@ fn node() -> Option<PathBuf> {
 async fn python_sdk_signatures_pass_end_to_end_and_tampered_copies_are_refused() {
     let python = python();
     let upstream = Upstream::start().await;
-    let proxy = Proxy::start(upstream.addr).await;
+    let hookwall = Hookwall::from_text(&config(upstream.addr), "sdk-e2e.toml", &env).await;
     let cases = run_script(&python, &root().join("tests/sdk/sign.py"), &[]).await;
     assert_covers(&cases, &PYTHON_PROVIDERS);
-    check_cases(&proxy, &upstream, &cases, "provider's Python SDK").await;
+    check_cases(&hookwall, &upstream, &cases, "provider's Python SDK").await;
 }
 
 #[tokio::test]
@@ -398,8 +363,8 @@ async fn octokit_signatures_pass_end_to_end_and_tampered_copies_are_refused() {
         "@octokit/webhooks-methods is not installed: run `npm ci --prefix tests/sdk`"
     );
     let upstream = Upstream::start().await;
-    let proxy = Proxy::start(upstream.addr).await;
+    let hookwall = Hookwall::from_text(&config(upstream.addr), "sdk-e2e.toml", &env).await;
     let cases = run_script(&node, &root().join("tests/sdk/sign.mjs"), &[]).await;
     assert_covers(&cases, &["github"]);
-    check_cases(&proxy, &upstream, &cases, "@octokit/webhooks-methods").await;
+    check_cases(&hookwall, &upstream, &cases, "@octokit/webhooks-methods").await;
 }

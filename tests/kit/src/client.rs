@@ -71,7 +71,9 @@ impl Reply {
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).map(|v| v.to_str().expect("a text header"))
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().expect("a text header"))
     }
 }
 
@@ -96,4 +98,12 @@ pub fn raw_post(target: &str, host: &str, headers: &[(&str, &str)], body: &[u8])
     let mut bytes = out.into_bytes();
     bytes.extend_from_slice(body);
     bytes
+}
+
+/// The status code of a raw HTTP/1.1 response text.
+pub fn raw_status(text: &str) -> u16 {
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {text:?}"))
 }

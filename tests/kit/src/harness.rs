@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http_body_util::Full;
 use hookwall::app::App;
 use hookwall::config::{Admin, Config, Listen};
 use hookwall::proxy::Proxy;
 use hookwall::secret::EnvLookup;
+use http_body_util::Full;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -56,8 +56,8 @@ impl Hookwall {
     /// endpoints on `127.0.0.1:0` (an `[admin]` table supplies `readyz_upstreams`; its
     /// `listen` is not bound). [`Hookwall::reload`] re-reads the file.
     pub async fn from_file(path: &Path) -> Hookwall {
-        let mut config = hookwall::config::load(path)
-            .unwrap_or_else(|e| panic!("test config invalid:\n{e}"));
+        let mut config =
+            hookwall::config::load(path).unwrap_or_else(|e| panic!("test config invalid:\n{e}"));
         let readyz_upstreams = config.admin.as_ref().is_some_and(|a| a.readyz_upstreams);
         config.admin = Some(Admin {
             listen: ephemeral(),
@@ -134,21 +134,27 @@ impl Hookwall {
         body: &[u8],
         headers: &[(&str, &str)],
     ) -> Reply {
-        let stream = TcpStream::connect(self.addr()).await.expect("hookwall accepts");
+        let stream = TcpStream::connect(self.addr())
+            .await
+            .expect("hookwall accepts");
         let req = build(method, path, body, headers, self.addr());
         within(10.0, "a response from hookwall", send(stream, req)).await
     }
 
     /// GET on the admin listener.
     pub async fn admin_get(&self, path: &str) -> Reply {
-        let stream = TcpStream::connect(self.admin()).await.expect("admin accepts");
+        let stream = TcpStream::connect(self.admin())
+            .await
+            .expect("admin accepts");
         let req = build("GET", path, b"", &[], self.admin());
         within(10.0, "an admin response", send(stream, req)).await
     }
 
     /// A connection for several HTTP/1.1 requests in a row (keep-alive).
     pub async fn connect_h1(&self) -> hyper::client::conn::http1::SendRequest<Full<Bytes>> {
-        let stream = TcpStream::connect(self.addr()).await.expect("hookwall accepts");
+        let stream = TcpStream::connect(self.addr())
+            .await
+            .expect("hookwall accepts");
         let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .expect("an HTTP/1.1 handshake");
@@ -158,7 +164,9 @@ impl Hookwall {
 
     /// A prior-knowledge HTTP/2 connection.
     pub async fn connect_h2(&self) -> hyper::client::conn::http2::SendRequest<Full<Bytes>> {
-        let stream = TcpStream::connect(self.addr()).await.expect("hookwall accepts");
+        let stream = TcpStream::connect(self.addr())
+            .await
+            .expect("hookwall accepts");
         let (sender, conn) =
             hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
                 .await
@@ -169,8 +177,13 @@ impl Hookwall {
 
     /// Writes `bytes` on a fresh connection and reads until the server closes it (or 5 s).
     pub async fn raw(&self, bytes: &[u8]) -> String {
-        let mut stream = TcpStream::connect(self.addr()).await.expect("hookwall accepts");
-        stream.write_all(bytes).await.expect("a writable connection");
+        let mut stream = TcpStream::connect(self.addr())
+            .await
+            .expect("hookwall accepts");
+        stream
+            .write_all(bytes)
+            .await
+            .expect("a writable connection");
         read_all(&mut stream).await
     }
 }

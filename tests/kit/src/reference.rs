@@ -2,38 +2,52 @@
 //! documents, their encodings, and what an accepted request path must never hold.
 
 use base64::Engine as _;
+use hmac::digest::KeyInit;
 use hmac::{Hmac, Mac};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-/// HMAC-SHA256 of the concatenated `parts` under `key`.
-pub fn mac256(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
-    let mut m = Hmac::<sha2::Sha256>::new_from_slice(key).expect("any key length");
+/// The MAC `M` (an `Hmac<hash>`) of the concatenated `parts` under `key`.
+pub fn mac<M: Mac + KeyInit>(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    let mut m = <M as KeyInit>::new_from_slice(key).expect("any key length");
     for p in parts {
         m.update(p);
     }
     m.finalize().into_bytes().to_vec()
+}
+
+/// HMAC-SHA256 of the concatenated `parts` under `key`.
+pub fn mac256(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    mac::<Hmac<sha2::Sha256>>(key, parts)
 }
 
 /// HMAC-SHA1 of the concatenated `parts` under `key`.
 pub fn mac1(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
-    let mut m = Hmac::<sha1::Sha1>::new_from_slice(key).expect("any key length");
-    for p in parts {
-        m.update(p);
-    }
-    m.finalize().into_bytes().to_vec()
+    mac::<Hmac<sha1::Sha1>>(key, parts)
 }
 
 /// HMAC-SHA512 of the concatenated `parts` under `key`.
 pub fn mac512(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
-    let mut m = Hmac::<sha2::Sha512>::new_from_slice(key).expect("any key length");
-    for p in parts {
-        m.update(p);
-    }
-    m.finalize().into_bytes().to_vec()
+    mac::<Hmac<sha2::Sha512>>(key, parts)
 }
 
 /// Standard base64, padded.
 pub fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Standard base64 decoded (panics on bad input: the tests' own constants).
+pub fn unb64(text: &str) -> Vec<u8> {
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .expect("valid base64")
+}
+
+/// Seconds since the Unix epoch, now.
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("a clock after 1970")
+        .as_secs()
 }
 
 /// GitHub's `X-Hub-Signature-256` value: `sha256=` and the hex HMAC-SHA256 of `body`.

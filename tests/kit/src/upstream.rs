@@ -30,7 +30,9 @@ pub struct Seen {
 
 impl Seen {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).map(|v| v.to_str().expect("a text header"))
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().expect("a text header"))
     }
 }
 
