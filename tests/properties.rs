@@ -13,8 +13,6 @@ use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use ::hmac::{Hmac, Mac};
-use base64::Engine as _;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri, Version};
 use proptest::prelude::*;
 use proptest::sample::{select, Index};
@@ -26,6 +24,7 @@ use hookwall::scheme::presets::NAMES;
 use hookwall::scheme::{self, Options, Scheme, Signed, Unverified, Verified};
 use hookwall::secret::{Secret, SecretSource};
 use hookwall::target::{check_path, check_target};
+use hookwall_testkit::reference::{b64, mac1, mac256, mac512, path_keeps_its_promises, unb64};
 
 const SECRET: &str = "props-secret-5d1c9a0b7e";
 const OTHER: &str = "props-other-secret-42f1";
@@ -51,38 +50,8 @@ fn secret(bytes: &[u8]) -> Secret {
     Secret::from_bytes(bytes.to_vec(), SecretSource::Env("PROPS".into()))
 }
 
-fn mac256(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
-    let mut m = Hmac::<sha2::Sha256>::new_from_slice(key).unwrap();
-    for p in parts {
-        m.update(p);
-    }
-    m.finalize().into_bytes().to_vec()
-}
-
-fn mac1(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
-    let mut m = Hmac::<sha1::Sha1>::new_from_slice(key).unwrap();
-    for p in parts {
-        m.update(p);
-    }
-    m.finalize().into_bytes().to_vec()
-}
-
-fn mac512(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
-    let mut m = Hmac::<sha2::Sha512>::new_from_slice(key).unwrap();
-    for p in parts {
-        m.update(p);
-    }
-    m.finalize().into_bytes().to_vec()
-}
-
-fn b64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
 fn whsec_key(whsec: &str) -> Vec<u8> {
-    base64::engine::general_purpose::STANDARD
-        .decode(whsec.trim_start_matches("whsec_"))
-        .unwrap()
+    unb64(whsec.trim_start_matches("whsec_"))
 }
 
 fn standard_webhooks(name: &str) -> bool {
@@ -1661,45 +1630,6 @@ proptest! {
 // ---------------------------------------------------------------------------------------
 // (c) request targets
 
-/// Checked here without the implementation: what an accepted path must never hold.
-fn path_keeps_its_promises(path: &str) -> Result<(), String> {
-    if !path.starts_with('/') {
-        return Err("does not start with /".into());
-    }
-    if path.contains("//") {
-        return Err("holds //".into());
-    }
-    if path.contains('\\') {
-        return Err("holds a backslash".into());
-    }
-    let lower = path.to_ascii_lowercase();
-    for encoded in ["%2f", "%2e", "%5c", "%25", "%00"] {
-        if lower.contains(encoded) {
-            return Err(format!("holds {encoded}"));
-        }
-    }
-    if path
-        .bytes()
-        .any(|b| b <= b' ' || b == 0x7f || b == b'#' || !b.is_ascii())
-    {
-        return Err("holds a space, control, # or non-ASCII byte".into());
-    }
-    let bytes = path.as_bytes();
-    for (i, _) in path.match_indices('%') {
-        let hex = |j: usize| bytes.get(j).is_some_and(u8::is_ascii_hexdigit);
-        if !(hex(i + 1) && hex(i + 2)) {
-            return Err("holds a bad escape".into());
-        }
-    }
-    for segment in path.split('/') {
-        let bare = segment.split(';').next().unwrap_or("");
-        if bare == "." || bare == ".." {
-            return Err(format!("holds the dot segment {segment:?}"));
-        }
-    }
-    Ok(())
-}
-
 const PATH_PIECES: &[&str] = &[
     "/", "/", "/", ".", "..", "%", "%2e", "%2E", "%2f", "%2F", "%5c", "%5C", "%25", "%00", "%41",
     "%2", "2", "e", "f", ";", ";x", "\\", "a", "b", "?", "#", " ", "\u{e9}", "*", "http://h",
@@ -1937,128 +1867,16 @@ fn env(name: &str) -> Option<String> {
 /// Relative secret files resolve against this folder, which does not exist.
 const CONFIG_PATH: &str = "/nonexistent-hookwall-props/hookwall.toml";
 
-/// A valid config that uses every kind of key.
+/// A valid config that uses every kind of key: `tests/fixtures/every-kind-of-key.toml` with
+/// its `@NAME@` markers replaced by public keys (secrets come from [`env`]). The fixture holds
+/// no comment, so every edit `mutate` makes lands on config text.
 fn valid_config() -> &'static str {
     static TEXT: OnceLock<String> = OnceLock::new();
     TEXT.get_or_init(|| {
-        format!(
-            r#"
-[server]
-listen = "127.0.0.1:8080"
-max_body = "1MiB"
-upstream_timeout = "9s"
-header_timeout = "10s"
-body_timeout = "1m30s"
-shutdown_timeout = "20s"
-hosts = ["hooks.example.com", "localhost:8080"]
-
-[[route]]
-name = "github"
-path = "/webhooks/github"
-methods = ["POST", "put"]
-upstream = "http://127.0.0.1:5000"
-provider = "github"
-secret = [{{ env = "GH_NEW" }}, {{ env = "GH_OLD" }}]
-max_body = 65536
-
-[[route]]
-path_prefix = "/hooks/stripe/"
-upstream = "http://127.0.0.1:5001"
-provider = "stripe"
-secret = {{ env = "STRIPE" }}
-tolerance = "10m"
-
-[[route]]
-name = "svix"
-path = "/webhooks/svix"
-upstream = "http://127.0.0.1:5000"
-provider = "svix"
-secret = {{ env = "SVIX_WHSEC" }}
-public_key = "{whpk}"
-
-[[route]]
-name = "twilio"
-path = "/webhooks/twilio"
-upstream = "http://127.0.0.1:5000"
-provider = "twilio"
-algorithm = "sha256"
-public_url = "https://hooks.example.com/webhooks/twilio"
-secret = {{ env = "TWILIO" }}
-
-[[route]]
-name = "square"
-path = "/webhooks/square"
-upstream = "http://localhost:5000"
-provider = "square"
-public_url = "https://hooks.example.com/webhooks/square"
-secret = {{ env = "SQUARE" }}
-
-[[route]]
-path = "/webhooks/mailgun"
-upstream = "http://127.0.0.1:5000"
-provider = "mailgun"
-tolerance = "2m"
-secret = {{ env = "MAILGUN" }}
-
-[[route]]
-path = "/webhooks/gitlab"
-upstream = "http://127.0.0.1:5000"
-provider = "gitlab"
-secret = {{ env = "GITLAB" }}
-
-[[route]]
-path = "/webhooks/discord"
-upstream = "http://127.0.0.1:5000"
-provider = "discord"
-public_key = ["{discord}"]
-
-[[route]]
-path = "/webhooks/sendgrid"
-upstream = "http://127.0.0.1:5000"
-provider = "sendgrid"
-public_key = "{sendgrid}"
-
-[[route]]
-path = "/webhooks/meta"
-methods = ["POST"]
-upstream = "http://127.0.0.1:5000"
-provider = "meta"
-handshake = true
-secret = {{ env = "META" }}
-verify_token = {{ env = "META_TOKEN" }}
-
-[[route]]
-name = "custom-list"
-path = "/webhooks/custom"
-upstream = "http://127.0.0.1:5000"
-provider = "hmac"
-secret = {{ env = "CUSTOM_B64" }}
-secret_encoding = "base64"
-signature_header = "X-Signature"
-algorithm = "sha512"
-encoding = "base64"
-signature_list = {{ separator = ",", pair = "=", version = "v1", timestamp = "t" }}
-signed_payload = "{{timestamp}}.{{body}}"
-tolerance = "5m"
-
-[[route]]
-name = "custom-headers"
-path_prefix = "/hooks/custom/"
-upstream = "http://127.0.0.1:5002"
-provider = "hmac"
-secret = {{ env = "CUSTOM" }}
-signature_header = "X-Sig"
-signature_prefix = "sha256="
-timestamp_header = "X-Ts"
-timestamp_format = "rfc3339"
-id_header = "X-Id"
-public_url = "https://hooks.example.com/hooks/custom"
-signed_payload = "{{id}}.{{timestamp}}.{{method}}.{{url}}.{{body}}"
-"#,
-            whpk = whpk_key(),
-            discord = discord_key(),
-            sendgrid = sendgrid_key(),
-        )
+        include_str!("fixtures/every-kind-of-key.toml")
+            .replace("@WHPK@", &whpk_key())
+            .replace("@DISCORD@", &discord_key())
+            .replace("@SENDGRID@", &sendgrid_key())
     })
 }
 

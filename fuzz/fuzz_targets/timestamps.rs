@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use hookwall::scheme::common::TimestampFormat;
 use hookwall::scheme::{self, Options, Scheme, Signed, Unverified};
 use hookwall_fuzz::{hmac_sha256_hex, now, secret, SECRET, URL};
+use hookwall_testkit::reference::{b64, mac256};
 use http::{HeaderMap, HeaderValue, Method, Uri};
 use libfuzzer_sys::fuzz_target;
 
@@ -96,13 +97,10 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(got.is_ok(), ok, "slack {got:?}");
 
         // HubSpot v3: `{method}{url}{body}{timestamp}`, Unix milliseconds, 300 s, base64.
-        let mut m =
-            <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(SECRET.as_bytes()).unwrap();
-        for p in [b"POST".as_slice(), URL.as_bytes(), body, t] {
-            hmac::Mac::update(&mut m, p);
-        }
-        let tag = hmac::Mac::finalize(m).into_bytes();
-        let sig = base64_encode(&tag);
+        let sig = b64(&mac256(
+            SECRET.as_bytes(),
+            &[b"POST", URL.as_bytes(), body, t],
+        ));
         let got = verify(
             &*preset("hubspot"),
             &[
@@ -191,22 +189,3 @@ fuzz_target!(|data: &[u8]| {
         }
     }
 });
-
-fn base64_encode(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}

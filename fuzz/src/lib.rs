@@ -6,10 +6,11 @@ use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use hmac::{Hmac, Mac};
-use hookwall::secret::{Secret, SecretSource};
 use hookwall::scheme::hmac::ListFormat;
 use hookwall::scheme::{self, Options, Scheme};
+use hookwall::secret::{Secret, SecretSource};
+use hookwall_testkit::reference::mac256;
+pub use hookwall_testkit::reference::path_keeps_its_promises;
 use http::HeaderValue;
 
 /// The clock every target verifies at.
@@ -36,13 +37,9 @@ pub fn secret(bytes: &[u8]) -> Secret {
     Secret::from_bytes(bytes.to_vec(), SecretSource::Env("FUZZ".into()))
 }
 
-/// Hex HMAC-SHA256 under [`SECRET`], computed here and not by hookwall.
+/// Hex HMAC-SHA256 under [`SECRET`], computed by the test kit and not by hookwall.
 pub fn hmac_sha256_hex(parts: &[&[u8]]) -> String {
-    let mut m = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).expect("any key length");
-    for p in parts {
-        m.update(p);
-    }
-    hex::encode(m.finalize().into_bytes())
+    hex::encode(mac256(SECRET.as_bytes(), parts))
 }
 
 /// A header value from fuzz bytes, with the bytes no header value may hold left out.
@@ -227,48 +224,6 @@ pub fn schemes() -> &'static [Entry] {
         }
         all
     })
-}
-
-/// Checked without the implementation: what a path `check_path` accepts must never hold.
-///
-/// # Errors
-/// The first promise the path breaks.
-pub fn path_keeps_its_promises(path: &str) -> Result<(), String> {
-    if !path.starts_with('/') {
-        return Err("does not start with /".into());
-    }
-    if path.contains("//") {
-        return Err("holds //".into());
-    }
-    if path.contains('\\') {
-        return Err("holds a backslash".into());
-    }
-    let lower = path.to_ascii_lowercase();
-    for encoded in ["%2f", "%2e", "%5c", "%25", "%00"] {
-        if lower.contains(encoded) {
-            return Err(format!("holds {encoded}"));
-        }
-    }
-    if path
-        .bytes()
-        .any(|b| b <= b' ' || b == 0x7f || b == b'#' || !b.is_ascii())
-    {
-        return Err("holds a space, control, # or non-ASCII byte".into());
-    }
-    let bytes = path.as_bytes();
-    for (i, _) in path.match_indices('%') {
-        let hex = |j: usize| bytes.get(j).is_some_and(u8::is_ascii_hexdigit);
-        if !(hex(i + 1) && hex(i + 2)) {
-            return Err("holds a bad escape".into());
-        }
-    }
-    for segment in path.split('/') {
-        let bare = segment.split(';').next().unwrap_or("");
-        if bare == "." || bare == ".." {
-            return Err(format!("holds the dot segment {segment:?}"));
-        }
-    }
-    Ok(())
 }
 
 /// Every variable is set: `WHSEC` names hold a `whsec_` secret, `B64` names a base64 one,
