@@ -7,6 +7,7 @@
 // test binary a failed unwrap is a failed test with its location, which is what we want.
 #![allow(clippy::unwrap_used)]
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -15,8 +16,10 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
-use hmac::{Hmac, Mac};
+use hookwall_testkit::fs::TempDir;
+use hookwall_testkit::reference::{
+    b64, github_sha1_signature, github_signature, mac1, mac256, mac512, now, unb64,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_hookwall");
 
@@ -26,10 +29,12 @@ const CUSTOM_SECRET: &str = "fixture-custom-secret-9e2b";
 /// What `tests/fixtures/valid-old.secret` holds, without its trailing newline.
 const FILE_SECRET: &str = "fixture-old-file-secret-5d2a";
 
+/// The crate's folder (where `cargo test` also runs this binary).
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// `tests/fixtures/`.
 fn fixtures() -> PathBuf {
     root().join("tests").join("fixtures")
 }
@@ -45,69 +50,131 @@ fn hookwall() -> Command {
     cmd
 }
 
-/// Runs `cmd` with `input` on stdin and waits for it.
-fn run_with_stdin(mut cmd: Command, input: &[u8]) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn hookwall");
-    let mut stdin = child.stdin.take().expect("stdin is piped");
-    // A command that fails before reading stdin (an unset secret, a public-key scheme) may
-    // have exited already: a broken pipe is then expected, and its output tells the story.
-    if let Err(e) = stdin.write_all(input) {
-        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "write stdin: {e}");
-    }
-    drop(stdin);
-    child.wait_with_output().expect("wait for hookwall")
-}
-
+/// Output bytes as text (they must be UTF-8).
 fn text(bytes: &[u8]) -> String {
     String::from_utf8(bytes.to_vec()).expect("output is UTF-8")
 }
 
-fn hmac_sha256(key: &str, pieces: &[&[u8]]) -> Vec<u8> {
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).unwrap();
-    for p in pieces {
-        mac.update(p);
-    }
-    mac.finalize().into_bytes().to_vec()
+/// The hex HMAC-SHA256 of the concatenated `parts` under `secret` (the kit's reference).
+fn hex256(secret: &str, parts: &[&[u8]]) -> String {
+    hex::encode(mac256(secret.as_bytes(), parts))
 }
 
-fn hmac_sha1(key: &str, pieces: &[&[u8]]) -> Vec<u8> {
-    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(key.as_bytes()).unwrap();
-    for p in pieces {
-        mac.update(p);
-    }
-    mac.finalize().into_bytes().to_vec()
+/// The words of a command line written as one string (for arguments without spaces).
+fn words(line: &str) -> Vec<&str> {
+    line.split_whitespace().collect()
 }
 
-fn hmac_sha512(key: &str, pieces: &[&[u8]]) -> Vec<u8> {
-    let mut mac = Hmac::<sha2::Sha512>::new_from_slice(key.as_bytes()).unwrap();
-    for p in pieces {
-        mac.update(p);
+/// How a `hookwall` command ended: its exit code and what it printed.
+struct Ran {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Ran {
+    /// Runs `cmd` to its end, with nothing on stdin.
+    fn run(cmd: &mut Command) -> Ran {
+        Ran::from(cmd.output().expect("run hookwall"))
     }
-    mac.finalize().into_bytes().to_vec()
+
+    /// Runs `cmd` with `input` on stdin.
+    fn with_stdin(cmd: &mut Command, input: &[u8]) -> Ran {
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn hookwall");
+        let mut stdin = child.stdin.take().expect("stdin is piped");
+        // A command that fails before reading stdin (an unset secret, a public-key scheme)
+        // may have exited already: a broken pipe is then expected, and its output tells the
+        // story.
+        if let Err(e) = stdin.write_all(input) {
+            assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "write stdin: {e}");
+        }
+        drop(stdin);
+        Ran::from(child.wait_with_output().expect("wait for hookwall"))
+    }
+
+    /// Asserts exit code 0; returns stdout.
+    fn ok(&self) -> &str {
+        assert_eq!(
+            self.code,
+            Some(0),
+            "stdout:\n{}\nstderr:\n{}",
+            self.stdout,
+            self.stderr
+        );
+        &self.stdout
+    }
+
+    /// Asserts exit code 0 and nothing on stderr; returns stdout.
+    fn clean(&self) -> &str {
+        self.ok();
+        assert_eq!(self.stderr, "");
+        &self.stdout
+    }
+
+    /// Asserts exit code 1; returns stderr.
+    fn failed(&self) -> &str {
+        assert_eq!(self.code, Some(1), "stdout:\n{}", self.stdout);
+        &self.stderr
+    }
+
+    /// Asserts exit code 1 and a stderr that starts with `prefix`.
+    fn fails_with(&self, prefix: &str) {
+        let stderr = self.failed();
+        assert!(stderr.starts_with(prefix), "{stderr}");
+    }
+}
+
+impl From<Output> for Ran {
+    fn from(out: Output) -> Ran {
+        Ran {
+            code: out.status.code(),
+            stdout: text(&out.stdout),
+            stderr: text(&out.stderr),
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------
 // check
 
+/// `hookwall check --config CONFIG`, run by `cmd` from `dir`.
+fn check_in(mut cmd: Command, dir: &Path, config: impl AsRef<OsStr>) -> Ran {
+    Ran::run(
+        cmd.current_dir(dir)
+            .arg("check")
+            .arg("--config")
+            .arg(config),
+    )
+}
+
+/// The shipped example's two variables, and the ones its commented-out routes read.
+const EXAMPLE_SECRETS: [(&str, &str); 8] = [
+    ("GITHUB_WEBHOOK_SECRET", "demo-github-secret-4f9a2c"),
+    ("CUSTOM_WEBHOOK_SECRET", "demo-custom-secret-8b3e1d"),
+    ("STRIPE_WEBHOOK_SECRET", "whsec_example0stripe0secret"),
+    ("SVIX_WEBHOOK_SECRET", PRESET_WHSEC),
+    ("SLACK_SIGNING_SECRET", "example-slack-signing-secret"),
+    ("TWILIO_AUTH_TOKEN", "example-twilio-auth-token"),
+    ("META_APP_SECRET", "example-meta-app-secret"),
+    ("META_VERIFY_TOKEN", "example-meta-verify-token"),
+];
+
+/// `hookwall` with the variables of `proxy.toml.example` set.
+fn example_hookwall() -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env_remove("RUST_LOG").envs(EXAMPLE_SECRETS);
+    cmd
+}
+
 #[test]
 fn check_accepts_the_valid_fixture_and_prints_sources_never_values() {
-    let out = hookwall()
-        .current_dir(root())
-        .args(["check", "--config", "tests/fixtures/valid.toml"])
-        .output()
-        .unwrap();
-    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "stdout:\n{stdout}\nstderr:\n{stderr}"
-    );
-    assert_eq!(stderr, "");
+    let ran = check_in(hookwall(), &root(), "tests/fixtures/valid.toml");
+    let stdout = ran.clean();
     assert!(
         stdout.starts_with(
             "tests/fixtures/valid.toml: ok: 3 routes, listen 127.0.0.1:8080, upstream timeout 9s, \
@@ -129,19 +196,19 @@ fn check_accepts_the_valid_fixture_and_prints_sources_never_values() {
             .find(|l| l.starts_with(&format!("{name} ")))
             .unwrap_or_else(|| panic!("no row for {name}:\n{stdout}"))
     };
-    let words = |line: &str| line.split_whitespace().collect::<Vec<_>>().join(" ");
+    let one_spaced = |line: &str| line.split_whitespace().collect::<Vec<_>>().join(" ");
     assert_eq!(
-        words(row("github")),
+        one_spaced(row("github")),
         "github = /webhooks/github POST github http://127.0.0.1:5000 1MiB \
          env var HOOKWALL_FIXTURE_GITHUB_SECRET, file tests/fixtures/valid-old.secret"
     );
     assert_eq!(
-        words(row("custom")),
+        one_spaced(row("custom")),
         "custom = /webhooks/custom POST hmac http://127.0.0.1:5000 1MiB \
          env var HOOKWALL_FIXTURE_CUSTOM_SECRET"
     );
     assert_eq!(
-        words(row("hooks")),
+        one_spaced(row("hooks")),
         "hooks ^ /hooks/ POST,PUT hmac http://127.0.0.1:5001 64KiB \
          env var HOOKWALL_FIXTURE_CUSTOM_SECRET"
     );
@@ -153,16 +220,13 @@ fn check_accepts_the_valid_fixture_and_prints_sources_never_values() {
 #[test]
 fn check_resolves_a_relative_secret_file_against_the_config_folder() {
     // Run from somewhere else entirely: `valid-old.secret` is still found beside the config.
-    let out = hookwall()
-        .current_dir(std::env::temp_dir())
-        .arg("check")
-        .arg("--config")
-        .arg(fixtures().join("valid.toml"))
-        .output()
-        .unwrap();
-    let stdout = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let ran = check_in(
+        hookwall(),
+        &std::env::temp_dir(),
+        fixtures().join("valid.toml"),
+    );
     let file = fixtures().join("valid-old.secret");
+    let stdout = ran.ok();
     assert!(
         stdout.contains(&format!("file {}", file.display())),
         "{stdout}"
@@ -171,15 +235,8 @@ fn check_resolves_a_relative_secret_file_against_the_config_folder() {
 
 #[test]
 fn check_accepts_the_shipped_example_config() {
-    let out = Command::new(BIN)
-        .current_dir(root())
-        .env("GITHUB_WEBHOOK_SECRET", "demo-github-secret-4f9a2c")
-        .env("CUSTOM_WEBHOOK_SECRET", "demo-custom-secret-8b3e1d")
-        .args(["check", "--config", "proxy.toml.example"])
-        .output()
-        .unwrap();
-    let stdout = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let ran = check_in(example_hookwall(), &root(), "proxy.toml.example");
+    let stdout = ran.ok();
     assert!(stdout.starts_with("proxy.toml.example: ok: 2 routes, listen 127.0.0.1:8080"));
     assert!(stdout.contains("env var GITHUB_WEBHOOK_SECRET"), "{stdout}");
     assert!(stdout.contains("env var CUSTOM_WEBHOOK_SECRET"), "{stdout}");
@@ -188,19 +245,14 @@ fn check_accepts_the_shipped_example_config() {
 
 /// Runs `check` on a broken fixture from the fixtures folder; returns stderr.
 fn check_fails(fixture: &str) -> String {
-    let out = hookwall()
-        .current_dir(fixtures())
-        .args(["check", "--config", fixture])
-        .output()
-        .unwrap();
-    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    assert_eq!(out.status.code(), Some(1), "{fixture}: {stdout}{stderr}");
-    assert_eq!(stdout, "", "{fixture}");
+    let ran = check_in(hookwall(), &fixtures(), fixture);
+    let stderr = ran.failed();
+    assert_eq!(ran.stdout, "", "{fixture}");
     assert!(
         stderr.ends_with(&format!("\n{fixture}: 1 problem\n")),
         "{fixture}: {stderr}"
     );
-    stderr
+    stderr.to_owned()
 }
 
 #[test]
@@ -248,12 +300,10 @@ fn check_names_file_route_and_key_for_each_broken_fixture() {
         );
     }
     // The list of known providers grows with the presets; it always has these two.
-    let stderr = check_fails("bad-unknown-provider.toml");
-    let known = stderr.lines().next().unwrap().rsplit(": ").next().unwrap();
-    let known: Vec<&str> = known.split(", ").collect();
+    let known = known_providers();
     assert!(
-        known.contains(&"github") && known.contains(&"hmac"),
-        "{stderr}"
+        known.iter().any(|p| p == "github") && known.iter().any(|p| p == "hmac"),
+        "{known:?}"
     );
 }
 
@@ -277,22 +327,10 @@ fn check_never_echoes_an_inline_secret() {
 
 #[test]
 fn check_fails_on_a_missing_file_and_without_config() {
-    let out = hookwall()
-        .current_dir(fixtures())
-        .args(["check", "--config", "no-such-file.toml"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).starts_with("no-such-file.toml: cannot read the config file: "),
-        "{}",
-        text(&out.stderr)
-    );
-
-    let out = hookwall().arg("check").output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    check_in(hookwall(), &fixtures(), "no-such-file.toml")
+        .fails_with("no-such-file.toml: cannot read the config file: ");
     assert_eq!(
-        text(&out.stderr),
+        Ran::run(hookwall().arg("check")).failed(),
         "hookwall: no config file: pass --config PATH\n"
     );
 }
@@ -300,107 +338,98 @@ fn check_fails_on_a_missing_file_and_without_config() {
 // ---------------------------------------------------------------------------------------
 // sign
 
+/// The secret `sign --secret-env` reads in most of these tests: its variable and value.
+const SIGN: (&str, &str) = ("HOOKWALL_TEST_SIGN_SECRET", SIGN_SECRET);
 const SIGN_SECRET: &str = "cli-sign-test-secret-3e8d";
 
-fn sign(args: &[&str], body: &[u8]) -> Output {
-    let mut cmd = hookwall();
-    cmd.env("HOOKWALL_TEST_SIGN_SECRET", SIGN_SECRET)
-        .arg("sign")
-        .args(args);
-    run_with_stdin(cmd, body)
+/// `hookwall sign ARGS` with `env` set and `body` on stdin.
+fn sign_env(env: &[(&str, &str)], args: &[&str], body: &[u8]) -> Ran {
+    Ran::with_stdin(
+        hookwall().envs(env.iter().copied()).arg("sign").args(args),
+        body,
+    )
 }
 
-fn sign_ok(args: &[&str], body: &[u8]) -> String {
-    let out = sign(args, body);
+/// `hookwall sign --provider PROVIDER --secret-env VAR REST`, with `VAR` holding `value`.
+fn sign_as((var, value): (&str, &str), provider: &str, rest: &[&str], body: &[u8]) -> Ran {
+    let args = [&["--provider", provider, "--secret-env", var][..], rest].concat();
+    sign_env(&[(var, value)], &args, body)
+}
+
+/// [`sign_as`] with the [`SIGN`] secret; asserts a clean success and returns what it printed.
+fn signed(provider: &str, rest: &[&str], body: &[u8]) -> String {
+    sign_as(SIGN, provider, rest, body).clean().to_owned()
+}
+
+/// `hookwall sign --config CONFIG --route ROUTE REST`, run by `cmd` with `body` on stdin.
+fn sign_route_in(mut cmd: Command, config: &Path, route: &str, rest: &[&str], body: &[u8]) -> Ran {
+    cmd.arg("sign").arg("--config").arg(config);
+    Ran::with_stdin(cmd.args(["--route", route]).args(rest), body)
+}
+
+/// `hookwall sign --route ROUTE REST` on `tests/fixtures/valid.toml`.
+fn sign_route(route: &str, rest: &[&str], body: &[u8]) -> Ran {
+    sign_route_in(
+        hookwall(),
+        &fixtures().join("valid.toml"),
+        route,
+        rest,
+        body,
+    )
+}
+
+/// `--public-url URL --target TARGET`, for the schemes that sign the URL.
+fn url_args<'a>(public_url: &'a str, target: &'a str) -> [&'a str; 4] {
+    ["--public-url", public_url, "--target", target]
+}
+
+/// `--header` with a form's content type.
+const FORM_HEADER: [&str; 2] = [
+    "--header",
+    "Content-Type: application/x-www-form-urlencoded",
+];
+
+/// Asserts that `sign --provider github` prints GitHub's SHA-256 header for `body`.
+fn assert_signs_github_sha256(body: &[u8]) {
+    let want = github_signature(SIGN_SECRET, body);
     assert_eq!(
-        out.status.code(),
-        Some(0),
-        "sign {args:?}: {}",
-        text(&out.stderr)
+        signed("github", &[], body),
+        format!("X-Hub-Signature-256: {want}\n")
     );
-    assert_eq!(text(&out.stderr), "");
-    text(&out.stdout)
 }
 
 #[test]
 fn sign_github_matches_an_independent_hmac_sha256() {
-    let body = b"Hello, World!";
-    let out = sign_ok(
-        &[
-            "--provider",
-            "github",
-            "--secret-env",
-            "HOOKWALL_TEST_SIGN_SECRET",
-        ],
-        body,
-    );
-    let want = hex::encode(hmac_sha256(SIGN_SECRET, &[body]));
-    assert_eq!(out, format!("X-Hub-Signature-256: sha256={want}\n"));
+    assert_signs_github_sha256(b"Hello, World!");
 }
 
 #[test]
 fn sign_github_legacy_sha1_uses_the_legacy_header() {
     let body = b"Hello, World!";
-    let out = sign_ok(
-        &[
-            "--provider",
-            "github",
-            "--secret-env",
-            "HOOKWALL_TEST_SIGN_SECRET",
-            "--algorithm",
-            "sha1",
-        ],
-        body,
-    );
-    let want = hex::encode(hmac_sha1(SIGN_SECRET, &[body]));
-    assert_eq!(out, format!("X-Hub-Signature: sha1={want}\n"));
+    let out = signed("github", &["--algorithm", "sha1"], body);
+    let want = github_sha1_signature(SIGN_SECRET, body);
+    assert_eq!(out, format!("X-Hub-Signature: {want}\n"));
 }
 
 #[test]
 fn sign_signs_the_exact_bytes_of_stdin() {
     // Bytes a JSON round trip would change: spacing, key order, a trailing newline, non-UTF-8.
-    let body = b"{ \"b\": 1,\n  \"a\": [2, 3] }\n\xff";
-    let out = sign_ok(
-        &[
-            "--provider",
-            "github",
-            "--secret-env",
-            "HOOKWALL_TEST_SIGN_SECRET",
-        ],
-        body,
-    );
-    let want = hex::encode(hmac_sha256(SIGN_SECRET, &[body]));
-    assert_eq!(out, format!("X-Hub-Signature-256: sha256={want}\n"));
+    assert_signs_github_sha256(b"{ \"b\": 1,\n  \"a\": [2, 3] }\n\xff");
 }
 
 #[test]
 fn sign_hmac_with_every_option_and_a_fixed_timestamp() {
     let body = br#"{"event":"invoice.paid","id":42}"#;
-    let out = sign_ok(
-        &[
-            "--provider",
-            "hmac",
-            "--secret-env",
-            "HOOKWALL_TEST_SIGN_SECRET",
-            "--algorithm",
-            "sha512",
-            "--encoding",
-            "base64",
-            "--signature-header",
-            "X-Sig",
-            "--signature-prefix",
-            "v1=",
-            "--signed-payload",
-            "{timestamp}.{body}",
-            "--timestamp-header",
-            "X-Sig-Timestamp",
-            "--timestamp",
-            "1700000000",
-        ],
-        body,
+    let options = words(
+        "--algorithm sha512 --encoding base64 --signature-header X-Sig --signature-prefix v1= \
+         --signed-payload {timestamp}.{body} --timestamp-header X-Sig-Timestamp \
+         --timestamp 1700000000",
     );
-    let tag = hmac_sha512(SIGN_SECRET, &[b"1700000000", b".", body]);
-    let want = base64::engine::general_purpose::STANDARD.encode(tag);
+    let out = signed("hmac", &options, body);
+    let want = b64(&mac512(
+        SIGN_SECRET.as_bytes(),
+        &[b"1700000000", b".", body],
+    ));
     assert_eq!(
         out,
         format!("X-Sig: v1={want}\nX-Sig-Timestamp: 1700000000\n")
@@ -410,70 +439,46 @@ fn sign_hmac_with_every_option_and_a_fixed_timestamp() {
 #[test]
 fn sign_hmac_defaults_to_hex_sha256_over_the_body_without_prefix() {
     let body = b"plain body";
-    let out = sign_ok(
-        &[
-            "--provider",
-            "hmac",
-            "--secret-env",
-            "HOOKWALL_TEST_SIGN_SECRET",
-            "--signature-header",
-            "X-Signature",
-        ],
-        body,
+    let out = signed("hmac", &["--signature-header", "X-Signature"], body);
+    assert_eq!(
+        out,
+        format!("X-Signature: {}\n", hex256(SIGN_SECRET, &[body]))
     );
-    let want = hex::encode(hmac_sha256(SIGN_SECRET, &[body]));
-    assert_eq!(out, format!("X-Signature: {want}\n"));
 }
 
 #[test]
 fn sign_by_route_uses_the_configured_scheme_and_first_secret() {
     let body = br#"{"zen":"Design for failure."}"#;
-    let config = fixtures().join("valid.toml");
-    let config = config.to_str().unwrap();
 
     // github: a rotation list signs with its first secret.
-    let out = sign_ok(&["--config", config, "--route", "github"], body);
-    let want = hex::encode(hmac_sha256(GITHUB_SECRET, &[body]));
-    assert_eq!(out, format!("X-Hub-Signature-256: sha256={want}\n"));
+    let want = github_signature(GITHUB_SECRET, body);
+    assert_eq!(
+        sign_route("github", &[], body).clean(),
+        format!("X-Hub-Signature-256: {want}\n")
+    );
 
     // custom: "{timestamp}.{body}", sha256, hex, prefix "sha256=".
-    let out = sign_ok(
-        &[
-            "--config",
-            config,
-            "--route",
-            "custom",
-            "--timestamp",
-            "1700000123",
-        ],
-        body,
-    );
-    let want = hex::encode(hmac_sha256(CUSTOM_SECRET, &[b"1700000123.", body]));
+    let want = hex256(CUSTOM_SECRET, &[b"1700000123.", body]);
     assert_eq!(
-        out,
+        sign_route("custom", &["--timestamp", "1700000123"], body).clean(),
         format!("X-Signature: sha256={want}\nX-Timestamp: 1700000123\n")
     );
 
     // hooks: sha512, base64, no prefix, body only.
-    let out = sign_ok(&["--config", config, "--route", "hooks"], body);
-    let want =
-        base64::engine::general_purpose::STANDARD.encode(hmac_sha512(CUSTOM_SECRET, &[body]));
-    assert_eq!(out, format!("X-Hook-Signature: {want}\n"));
+    let want = b64(&mac512(CUSTOM_SECRET.as_bytes(), &[body]));
+    assert_eq!(
+        sign_route("hooks", &[], body).clean(),
+        format!("X-Hook-Signature: {want}\n")
+    );
 }
 
 #[test]
 fn sign_without_a_timestamp_uses_the_clock() {
-    let before = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let config = fixtures().join("valid.toml");
-    let out = sign_ok(
-        &["--config", config.to_str().unwrap(), "--route", "custom"],
-        b"x",
-    );
+    let before = now();
+    let ran = sign_route("custom", &[], b"x");
     let after = before + 60;
-    let ts: u64 = out
+    let ts: u64 = ran
+        .clean()
         .lines()
         .find_map(|l| l.strip_prefix("X-Timestamp: "))
         .expect("a timestamp header")
@@ -488,71 +493,36 @@ fn sign_without_a_timestamp_uses_the_clock() {
 #[test]
 fn sign_refuses_what_check_refuses() {
     // An unset variable is named.
-    let out = sign(
-        &[
-            "--provider",
-            "github",
-            "--secret-env",
-            "HOOKWALL_FIXTURE_UNSET_SECRET",
-        ],
-        b"x",
-    );
-    assert_eq!(out.status.code(), Some(1));
+    let args = [
+        "--provider",
+        "github",
+        "--secret-env",
+        "HOOKWALL_FIXTURE_UNSET_SECRET",
+    ];
     assert_eq!(
-        text(&out.stderr),
+        sign_env(&[], &args, b"x").failed(),
         "hookwall: secret: env var HOOKWALL_FIXTURE_UNSET_SECRET is not set (or is not valid \
          UTF-8)\n"
     );
 
     // The secret of GitHub's documentation example is on the well-known list: refused, and
     // not echoed.
-    let mut cmd = hookwall();
-    cmd.env("HOOKWALL_TEST_WEAK", "It's a Secret to Everybody")
-        .args([
-            "sign",
-            "--provider",
-            "github",
-            "--secret-env",
-            "HOOKWALL_TEST_WEAK",
-        ]);
-    let out = run_with_stdin(cmd, b"Hello, World!");
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1));
+    let weak = ("HOOKWALL_TEST_WEAK", "It's a Secret to Everybody");
+    let ran = sign_as(weak, "github", &[], b"Hello, World!");
+    ran.fails_with("hookwall: secret: env var HOOKWALL_TEST_WEAK holds a well-known default value");
     assert!(
-        stderr.starts_with(
-            "hookwall: secret: env var HOOKWALL_TEST_WEAK holds a well-known default value"
-        ),
-        "{stderr}"
+        !ran.stderr.contains("Secret to Everybody"),
+        "{}",
+        ran.stderr
     );
-    assert!(!stderr.contains("Secret to Everybody"), "{stderr}");
-    assert_eq!(text(&out.stdout), "");
+    assert_eq!(ran.stdout, "");
 
     // A scheme option that does not fit is named as the flag.
-    let out = sign(
-        &[
-            "--provider",
-            "hmac",
-            "--secret-env",
-            "HOOKWALL_TEST_SIGN_SECRET",
-        ],
-        b"x",
-    );
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).starts_with("hookwall: --signature-header: missing"),
-        "{}",
-        text(&out.stderr)
-    );
+    sign_as(SIGN, "hmac", &[], b"x").fails_with("hookwall: --signature-header: missing");
 
     // An unknown route lists the ones there are.
-    let config = fixtures().join("valid.toml");
-    let out = sign(
-        &["--config", config.to_str().unwrap(), "--route", "nope"],
-        b"x",
-    );
-    assert_eq!(out.status.code(), Some(1));
     assert_eq!(
-        text(&out.stderr),
+        sign_route("nope", &[], b"x").failed(),
         "hookwall: no route named `nope`; routes: github, custom, hooks\n"
     );
 }
@@ -569,6 +539,7 @@ const PRESET_VERIFY_TOKEN: &str = "fixture-verify-token-2b9e";
 /// The time the captures below are signed at, and checked at with `verify --at`.
 const SIGNED_AT: u64 = 1_700_000_000;
 
+/// `tests/fixtures/every-preset.toml`.
 fn every_preset() -> PathBuf {
     fixtures().join("every-preset.toml")
 }
@@ -611,14 +582,12 @@ fn route_rows(stdout: &str) -> Vec<(String, String, String)> {
 
 #[test]
 fn check_accepts_a_route_for_every_provider() {
-    let out = presets_hookwall()
-        .current_dir(root())
-        .args(["check", "--config", "tests/fixtures/every-preset.toml"])
-        .output()
-        .unwrap();
-    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
-    assert_eq!(stderr, "");
+    let ran = check_in(
+        presets_hookwall(),
+        &root(),
+        "tests/fixtures/every-preset.toml",
+    );
+    let stdout = ran.clean();
     let known = known_providers();
     assert!(known.len() >= 30, "{known:?}");
     assert!(
@@ -628,7 +597,7 @@ fn check_accepts_a_route_for_every_provider() {
         )),
         "{stdout}"
     );
-    let rows = route_rows(&stdout);
+    let rows = route_rows(stdout);
     assert_eq!(rows.len(), known.len(), "{stdout}");
     for provider in &known {
         let row = rows
@@ -687,18 +656,10 @@ fn the_example_config_routes_check_once_uncommented() {
         .find("# More senders.")
         .expect("the example's section of commented-out routes");
     let (head, tail) = example.split_at(at);
-    let keys = [
-        "name",
-        "path",
-        "upstream",
-        "provider",
-        "secret",
-        "tolerance",
-        "public_url",
-        "public_key",
-        "handshake",
-        "verify_token",
-    ];
+    let keys = words(
+        "name path upstream provider secret tolerance public_url public_key handshake \
+         verify_token",
+    );
     let mut config = head.to_owned();
     for line in tail.lines() {
         let uncommented = line.strip_prefix("# ").unwrap_or(line);
@@ -719,114 +680,31 @@ fn the_example_config_routes_check_once_uncommented() {
         }
         config.push('\n');
     }
-    let dir = temp_dir("example-uncommented");
-    let path = dir.join("proxy.toml");
-    std::fs::write(&path, config).unwrap();
-    let out = Command::new(BIN)
-        .env_remove("RUST_LOG")
-        .env("GITHUB_WEBHOOK_SECRET", "demo-github-secret-4f9a2c")
-        .env("CUSTOM_WEBHOOK_SECRET", "demo-custom-secret-8b3e1d")
-        .env("STRIPE_WEBHOOK_SECRET", "whsec_example0stripe0secret")
-        .env("SVIX_WEBHOOK_SECRET", PRESET_WHSEC)
-        .env("SLACK_SIGNING_SECRET", "example-slack-signing-secret")
-        .env("TWILIO_AUTH_TOKEN", "example-twilio-auth-token")
-        .env("META_APP_SECRET", "example-meta-app-secret")
-        .env("META_VERIFY_TOKEN", "example-meta-verify-token")
-        .arg("check")
-        .arg("--config")
-        .arg(&path)
-        .output()
-        .unwrap();
-    let stdout = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let providers: Vec<String> = route_rows(&stdout).into_iter().map(|r| r.1).collect();
+    let dir = TempDir::new();
+    let path = dir.write("proxy.toml", &config);
+    let ran = check_in(example_hookwall(), &root(), &path);
+    let providers: Vec<String> = route_rows(ran.ok()).into_iter().map(|r| r.1).collect();
     assert_eq!(
         providers,
-        [
-            "github",
-            "hmac",
-            "stripe",
-            "svix",
-            "slack",
-            "twilio",
-            "discord",
-            "meta+handshake"
-        ],
-        "{stdout}"
+        words("github hmac stripe svix slack twilio discord meta+handshake"),
+        "{}",
+        ran.stdout
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
-
-/// Runs `hookwall sign` with `env` set and `body` on stdin.
-fn sign_env(env: &[(&str, &str)], args: &[&str], body: &[u8]) -> Output {
-    let mut cmd = hookwall();
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.arg("sign").args(args);
-    run_with_stdin(cmd, body)
-}
-
-fn sign_env_ok(env: &[(&str, &str)], args: &[&str], body: &[u8]) -> String {
-    let out = sign_env(env, args, body);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "sign {args:?}: {}",
-        text(&out.stderr)
-    );
-    assert_eq!(text(&out.stderr), "");
-    text(&out.stdout)
-}
-
-fn b64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
-/// HMAC-SHA256 keyed with raw bytes (Standard Webhooks' decoded secret).
-fn hmac_sha256_key(key: &[u8], pieces: &[&[u8]]) -> Vec<u8> {
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key).unwrap();
-    for p in pieces {
-        mac.update(p);
-    }
-    mac.finalize().into_bytes().to_vec()
-}
-
-const PROVIDER_ARGS: [&str; 2] = ["--secret-env", "HOOKWALL_TEST_SIGN_SECRET"];
 
 #[test]
 fn sign_stripe_matches_an_independent_computation() {
     let body = br#"{"id":"evt_1","type":"invoice.paid"}"#;
-    let out = sign_ok(
-        &[
-            "--provider",
-            "stripe",
-            PROVIDER_ARGS[0],
-            PROVIDER_ARGS[1],
-            "--timestamp",
-            "1700000000",
-        ],
-        body,
-    );
-    let mac = hex::encode(hmac_sha256(SIGN_SECRET, &[b"1700000000.", body]));
+    let out = signed("stripe", &["--timestamp", "1700000000"], body);
+    let mac = hex256(SIGN_SECRET, &[b"1700000000.", body]);
     assert_eq!(out, format!("Stripe-Signature: t=1700000000,v1={mac}\n"));
 }
 
 #[test]
 fn sign_slack_matches_an_independent_computation() {
     let body = b"token=x&team_id=T1&command=%2Fdeploy&text=prod";
-    let out = sign_ok(
-        &[
-            "--provider",
-            "slack",
-            PROVIDER_ARGS[0],
-            PROVIDER_ARGS[1],
-            "--timestamp",
-            "1700000000",
-        ],
-        body,
-    );
-    let mac = hex::encode(hmac_sha256(SIGN_SECRET, &[b"v0:1700000000:", body]));
+    let out = signed("slack", &["--timestamp", "1700000000"], body);
+    let mac = hex256(SIGN_SECRET, &[b"v0:1700000000:", body]);
     assert_eq!(
         out,
         format!("X-Slack-Signature: v0={mac}\nX-Slack-Request-Timestamp: 1700000000\n")
@@ -836,46 +714,30 @@ fn sign_slack_matches_an_independent_computation() {
 #[test]
 fn sign_standard_webhooks_signs_the_given_id_with_the_decoded_secret() {
     let body = br#"{"type":"user.created","data":{"id":"u_1"}}"#;
-    let env = [("HOOKWALL_TEST_WHSEC", PRESET_WHSEC)];
-    let key = base64::engine::general_purpose::STANDARD
-        .decode(PRESET_WHSEC.strip_prefix("whsec_").unwrap())
-        .unwrap();
-    let mac = b64(&hmac_sha256_key(&key, &[b"msg_1.1700000000.", body]));
+    let key = unb64(PRESET_WHSEC.strip_prefix("whsec_").unwrap());
+    let mac = b64(&mac256(&key, &[b"msg_1.1700000000.", body]));
     let want =
         format!("Webhook-Signature: v1,{mac}\nWebhook-Timestamp: 1700000000\nWebhook-Id: msg_1\n");
+    // Signs `body` as `provider` at `ts`, with the delivery id `id`.
+    let sign_whsec = |provider: &str, ts: &str, id: &str, body: &[u8]| {
+        let id = format!("webhook-id: {id}");
+        let rest = ["--timestamp", ts, "--header", id.as_str()];
+        let ran = sign_as(("HOOKWALL_TEST_WHSEC", PRESET_WHSEC), provider, &rest, body);
+        ran.clean().to_owned()
+    };
     // The aliases sign alike, and print the `webhook-*` family the route also accepts.
     for provider in ["standard-webhooks", "svix", "clerk", "resend"] {
-        let out = sign_env_ok(
-            &env,
-            &[
-                "--provider",
-                provider,
-                "--secret-env",
-                "HOOKWALL_TEST_WHSEC",
-                "--timestamp",
-                "1700000000",
-                "--header",
-                "webhook-id: msg_1",
-            ],
-            body,
-        );
+        let out = sign_whsec(provider, "1700000000", "msg_1", body);
         assert_eq!(out, want, "{provider}");
     }
 
     // The specification's published vector (standard-webhooks, libraries/python tests).
-    let out = sign_env_ok(
-        &env,
-        &[
-            "--provider",
-            "standard-webhooks",
-            "--secret-env",
-            "HOOKWALL_TEST_WHSEC",
-            "--timestamp",
-            "1614265330",
-            "--header",
-            "webhook-id: msg_p5jXN8AQM9LWM0D4loKWxJek",
-        ],
-        br#"{"test": 2432232314}"#,
+    let body = br#"{"test": 2432232314}"#;
+    let out = sign_whsec(
+        "standard-webhooks",
+        "1614265330",
+        "msg_p5jXN8AQM9LWM0D4loKWxJek",
+        body,
     );
     assert!(
         out.starts_with("Webhook-Signature: v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=\n"),
@@ -887,89 +749,56 @@ fn sign_standard_webhooks_signs_the_given_id_with_the_decoded_secret() {
 fn sign_twilio_signs_the_public_url_the_query_and_the_sorted_form() {
     let body =
         b"To=%2B18005551212&CallSid=CA1234567890ABCDE&From=%2B14158675310&Digits=1234&Digits=0000";
-    let out = sign_ok(
-        &[
-            "--provider",
-            "twilio",
-            PROVIDER_ARGS[0],
-            PROVIDER_ARGS[1],
-            "--public-url",
-            "https://example.com/hooks/twilio",
-            "--target",
-            "/hooks/twilio?foo=1&bar=2",
-            "--header",
-            "Content-Type: application/x-www-form-urlencoded",
-        ],
-        body,
-    );
+    let form_to = |public_url: &'static str| {
+        [
+            &url_args(public_url, "/hooks/twilio?foo=1&bar=2"),
+            &FORM_HEADER[..],
+        ]
+        .concat()
+    };
+    let out = signed("twilio", &form_to("https://example.com/hooks/twilio"), body);
     // The URL with the query, then each decoded name and value, sorted by name then value.
-    let signed: &[u8] = b"https://example.com/hooks/twilio?foo=1&bar=2\
+    let message: &[u8] = b"https://example.com/hooks/twilio?foo=1&bar=2\
         CallSidCA1234567890ABCDEDigits0000Digits1234From+14158675310To+18005551212";
-    let want = b64(&hmac_sha1(SIGN_SECRET, &[signed]));
+    let want = b64(&mac1(SIGN_SECRET.as_bytes(), &[message]));
     assert_eq!(out, format!("X-Twilio-Signature: {want}\n"));
 
     // Twilio's documented example (https://www.twilio.com/docs/usage/security).
-    let out = sign_env_ok(
-        &[("HOOKWALL_TEST_TWILIO_TOKEN", "12345")],
-        &[
-            "--provider",
-            "twilio",
-            "--secret-env",
-            "HOOKWALL_TEST_TWILIO_TOKEN",
-            "--public-url",
-            "https://example.com/myapp.php",
-            "--target",
-            "/hooks/twilio?foo=1&bar=2",
-            "--header",
-            "Content-Type: application/x-www-form-urlencoded",
-        ],
-        b"CallSid=CA1234567890ABCDE&Caller=%2B14158675310&Digits=1234&From=%2B14158675310&To=%2B18005551212",
+    let token = ("HOOKWALL_TEST_TWILIO_TOKEN", "12345");
+    let documented = b"CallSid=CA1234567890ABCDE&Caller=%2B14158675310&Digits=1234\
+        &From=%2B14158675310&To=%2B18005551212";
+    let ran = sign_as(
+        token,
+        "twilio",
+        &form_to("https://example.com/myapp.php"),
+        documented,
     );
-    assert_eq!(out, "X-Twilio-Signature: L/OH5YylLD5NRKLltdqwSvS0BnU=\n");
+    assert_eq!(
+        ran.clean(),
+        "X-Twilio-Signature: L/OH5YylLD5NRKLltdqwSvS0BnU=\n"
+    );
 
     // Without the public URL there is nothing to sign.
-    let out = sign(
-        &["--provider", "twilio", PROVIDER_ARGS[0], PROVIDER_ARGS[1]],
-        body,
-    );
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).starts_with("hookwall: --public-url: missing"),
-        "{}",
-        text(&out.stderr)
-    );
+    sign_as(SIGN, "twilio", &[], body).fails_with("hookwall: --public-url: missing");
 }
 
 #[test]
 fn sign_hubspot_signs_method_url_body_and_milliseconds() {
     let body = br#"[{"eventId":1,"subscriptionType":"contact.creation"}]"#;
+    let url = url_args(
+        "https://example.com/hooks/hubspot",
+        "/hooks/hubspot?portalId=62515",
+    );
     for (method, body) in [("POST", &body[..]), ("GET", &b""[..])] {
-        let out = sign_ok(
-            &[
-                "--provider",
-                "hubspot",
-                PROVIDER_ARGS[0],
-                PROVIDER_ARGS[1],
-                "--public-url",
-                "https://example.com/hooks/hubspot",
-                "--target",
-                "/hooks/hubspot?portalId=62515",
-                "--method",
-                method,
-                "--timestamp",
-                "1700000000",
-            ],
+        let rest = [&url[..], &["--method", method, "--timestamp", "1700000000"]].concat();
+        let out = signed("hubspot", &rest, body);
+        let message: [&[u8]; 4] = [
+            method.as_bytes(),
+            b"https://example.com/hooks/hubspot?portalId=62515",
             body,
-        );
-        let mac = b64(&hmac_sha256(
-            SIGN_SECRET,
-            &[
-                method.as_bytes(),
-                b"https://example.com/hooks/hubspot?portalId=62515",
-                body,
-                b"1700000000000",
-            ],
-        ));
+            b"1700000000000",
+        ];
+        let mac = b64(&mac256(SIGN_SECRET.as_bytes(), &message));
         assert_eq!(
             out,
             format!("X-Hubspot-Signature-V3: {mac}\nX-Hubspot-Request-Timestamp: 1700000000000\n"),
@@ -980,48 +809,31 @@ fn sign_hubspot_signs_method_url_body_and_milliseconds() {
 
 #[test]
 fn sign_refuses_public_key_schemes_with_a_clear_message() {
-    let config = every_preset();
     for route in ["discord", "sendgrid"] {
-        let mut cmd = presets_hookwall();
-        cmd.arg("sign")
-            .arg("--config")
-            .arg(&config)
-            .args(["--route", route]);
-        let out = run_with_stdin(cmd, b"{\"type\":1}");
-        assert_eq!(out.status.code(), Some(1), "{route}");
-        assert_eq!(text(&out.stdout), "", "{route}");
+        let ran = sign_route_in(
+            presets_hookwall(),
+            &every_preset(),
+            route,
+            &[],
+            b"{\"type\":1}",
+        );
         assert_eq!(
-            text(&out.stderr),
+            ran.failed(),
             format!(
                 "hookwall: provider `{route}` checks signatures with the sender's public key; \
                  only the sender can sign\n"
             )
         );
+        assert_eq!(ran.stdout, "", "{route}");
     }
     // With --provider there is no public key to build the scheme from at all.
-    let out = sign(
-        &["--provider", "discord", PROVIDER_ARGS[0], PROVIDER_ARGS[1]],
-        b"{\"type\":1}",
-    );
-    assert_eq!(out.status.code(), Some(1));
-    assert_eq!(text(&out.stdout), "");
-    assert!(
-        text(&out.stderr).contains("public key"),
-        "{}",
-        text(&out.stderr)
-    );
+    let ran = sign_as(SIGN, "discord", &[], b"{\"type\":1}");
+    assert!(ran.failed().contains("public key"), "{}", ran.stderr);
+    assert_eq!(ran.stdout, "");
 }
 
 // ---------------------------------------------------------------------------------------
 // verify: captured requests, written with CRLF line endings into a temporary folder
-
-/// A fresh folder for one test's files.
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("hookwall-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// A raw HTTP/1.1 request as a sender puts it on the wire, with `Content-Length`.
 fn capture(method: &str, target: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
@@ -1035,31 +847,30 @@ fn capture(method: &str, target: &str, headers: &[(&str, &str)], body: &[u8]) ->
     bytes
 }
 
-/// Runs `hookwall verify` on `every-preset.toml` with a capture; returns (exit code, stdout).
-fn verify_capture(dir: &Path, file: &str, bytes: &[u8], extra: &[&str]) -> (i32, String) {
+/// `hookwall verify --config every-preset.toml`, with the variables it reads.
+fn verify_cmd() -> Command {
+    let mut cmd = presets_hookwall();
+    cmd.arg("verify").arg("--config").arg(every_preset());
+    cmd
+}
+
+/// Runs `hookwall verify` on `every-preset.toml` with a capture written to `dir/file`;
+/// asserts a silent stderr and returns (exit code, stdout).
+fn verify_capture(dir: &TempDir, file: &str, bytes: &[u8], extra: &[&str]) -> (i32, String) {
     let path = dir.join(file);
     std::fs::write(&path, bytes).unwrap();
-    let out = presets_hookwall()
-        .arg("verify")
-        .arg("--config")
-        .arg(every_preset())
-        .args(extra)
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert_eq!(text(&out.stderr), "", "verify {file}");
-    (out.status.code().unwrap(), text(&out.stdout))
+    let ran = Ran::run(verify_cmd().args(extra).arg(&path));
+    assert_eq!(ran.stderr, "", "verify {file}");
+    (ran.code.unwrap(), ran.stdout)
 }
 
 const GITHUB_DELIVERY: &str = "72d3162e-cc78-11e3-81ab-4c9367dc0958";
 const GITHUB_BODY: &[u8] =
     br#"{"action":"opened","number":1,"repository":{"full_name":"octo-org/octo-repo"}}"#;
 
+/// A GitHub delivery of `body` to `target`, signed over [`GITHUB_BODY`].
 fn github_capture(target: &str, body: &[u8]) -> Vec<u8> {
-    let signature = format!(
-        "sha256={}",
-        hex::encode(hmac_sha256(PRESET_SECRET, &[GITHUB_BODY]))
-    );
+    let signature = github_signature(PRESET_SECRET, GITHUB_BODY);
     capture(
         "POST",
         target,
@@ -1075,7 +886,7 @@ fn github_capture(target: &str, body: &[u8]) -> Vec<u8> {
 
 #[test]
 fn verify_walks_a_good_github_capture_through_every_step() {
-    let dir = temp_dir("verify-github");
+    let dir = TempDir::new();
     let bytes = github_capture("/hooks/github", GITHUB_BODY);
     assert!(bytes.windows(4).any(|w| w == b"\r\n\r\n"));
     let n = GITHUB_BODY.len();
@@ -1092,16 +903,8 @@ fn verify_walks_a_good_github_capture_through_every_step() {
     assert_eq!((code, stdout.as_str()), (0, want.as_str()));
 
     // The same request from stdin, and with its body sent chunked.
-    let mut cmd = presets_hookwall();
-    cmd.arg("verify")
-        .arg("--config")
-        .arg(every_preset())
-        .arg("-");
-    let out = run_with_stdin(cmd, &bytes);
-    assert_eq!(
-        (out.status.code(), text(&out.stdout)),
-        (Some(0), want.clone())
-    );
+    let ran = Ran::with_stdin(verify_cmd().arg("-"), &bytes);
+    assert_eq!((ran.code, ran.stdout.as_str()), (Some(0), want.as_str()));
 
     let text_bytes = text(&bytes);
     let (head, _) = text_bytes.split_once("\r\n\r\n").unwrap();
@@ -1117,12 +920,11 @@ fn verify_walks_a_good_github_capture_through_every_step() {
     chunked.extend_from_slice(b"\r\n0\r\n\r\n");
     let (code, stdout) = verify_capture(&dir, "github-chunked.http", &chunked, &[]);
     assert_eq!((code, stdout.as_str()), (0, want.as_str()));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn verify_names_the_failing_step() {
-    let dir = temp_dir("verify-failures");
+    let dir = TempDir::new();
     let n = GITHUB_BODY.len();
     let passed = |target: &str, route: &str, provider: &str| {
         format!(
@@ -1132,14 +934,16 @@ fn verify_names_the_failing_step() {
              ok   size: {n} bytes, limit 1MiB\n"
         )
     };
+    // Verifies a GitHub capture of `body` sent to `target`: refused; returns stdout.
+    let refused = |file: &str, target: &str, body: &[u8]| {
+        let (code, stdout) = verify_capture(&dir, file, &github_capture(target, body), &[]);
+        assert_eq!(code, 1, "{stdout}");
+        stdout
+    };
 
     // One byte of the body changed after signing.
-    let tampered = String::from_utf8(GITHUB_BODY.to_vec())
-        .unwrap()
-        .replace("opened", "closed");
-    let bytes = github_capture("/hooks/github", tampered.as_bytes());
-    let (code, stdout) = verify_capture(&dir, "tampered.http", &bytes, &[]);
-    assert_eq!(code, 1, "{stdout}");
+    let tampered = text(GITHUB_BODY).replace("opened", "closed");
+    let stdout = refused("tampered.http", "/hooks/github", tampered.as_bytes());
     let head = passed("/hooks/github", "github", "github")
         + "     header x-hub-signature-256: present\n"
         + "FAIL signature: signature_mismatch — ";
@@ -1147,52 +951,39 @@ fn verify_names_the_failing_step() {
     assert_eq!(stdout.lines().count(), 6, "{stdout}");
 
     // A path no route has.
-    let bytes = github_capture("/hooks/nowhere", GITHUB_BODY);
-    let (code, stdout) = verify_capture(&dir, "no-route.http", &bytes, &[]);
+    let stdout = refused("no-route.http", "/hooks/nowhere", GITHUB_BODY);
     assert_eq!(
-        (code, stdout.as_str()),
-        (
-            1,
-            format!(
-                "ok   request: POST /hooks/nowhere ({n} bytes of body)\n\
-                 FAIL route: no route matches /hooks/nowhere (404, reason no_route)\n"
-            )
-            .as_str()
+        stdout,
+        format!(
+            "ok   request: POST /hooks/nowhere ({n} bytes of body)\n\
+             FAIL route: no route matches /hooks/nowhere (404, reason no_route)\n"
         )
     );
 
     // The path of another route: GitHub's signature means nothing to GitLab's check.
-    let bytes = github_capture("/hooks/gitlab", GITHUB_BODY);
-    let (code, stdout) = verify_capture(&dir, "other-route.http", &bytes, &[]);
-    assert_eq!(code, 1, "{stdout}");
+    let stdout = refused("other-route.http", "/hooks/gitlab", GITHUB_BODY);
     let head = passed("/hooks/gitlab", "gitlab", "gitlab")
         + "     header x-gitlab-token: absent\n"
         + "FAIL signature: missing_signature — ";
     assert!(stdout.starts_with(&head), "{stdout}");
 
     // A target the proxy refuses before routing.
-    let bytes = github_capture("/hooks/../hooks/github", GITHUB_BODY);
-    let (code, stdout) = verify_capture(&dir, "dot-segment.http", &bytes, &[]);
-    assert_eq!(code, 1, "{stdout}");
+    let stdout = refused("dot-segment.http", "/hooks/../hooks/github", GITHUB_BODY);
     assert!(
         stdout.lines().nth(1).unwrap().starts_with("FAIL target: ")
             && stdout.contains("reason target_dot_segment"),
         "{stdout}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn verify_checks_a_slack_timestamp_as_of_now_or_as_of_at() {
-    let dir = temp_dir("verify-slack");
+    let dir = TempDir::new();
     let body = b"token=x&team_id=T1&command=%2Fdeploy&text=prod";
     let ts = SIGNED_AT.to_string();
     let signature = format!(
         "v0={}",
-        hex::encode(hmac_sha256(
-            PRESET_SECRET,
-            &[format!("v0:{ts}:").as_bytes(), body]
-        ))
+        hex256(PRESET_SECRET, &[format!("v0:{ts}:").as_bytes(), body])
     );
     let bytes = capture(
         "POST",
@@ -1249,7 +1040,6 @@ fn verify_checks_a_slack_timestamp_as_of_now_or_as_of_at() {
             );
         }
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// The lines `hookwall sign` printed, as header pairs.
@@ -1264,8 +1054,7 @@ fn header_lines(out: &str) -> Vec<(String, String)> {
 
 #[test]
 fn sign_output_passes_verify_for_every_route_and_a_changed_body_does_not() {
-    let dir = temp_dir("sign-verify-every-route");
-    let config = every_preset();
+    let dir = TempDir::new();
     let at = SIGNED_AT.to_string();
     // Every body carries "evt_1", which the tampered copy changes to "evt_2".
     let json = br#"{"id":"evt_1","type":"thing.created","data":{"n":1}}"#.to_vec();
@@ -1300,26 +1089,17 @@ fn sign_output_passes_verify_for_every_route_and_a_changed_body_does_not() {
             request_headers.push(("X-Delivery".into(), "delivery-7".into()));
         }
         let target = format!("/hooks/{route}");
-        let mut args = vec![
-            "sign".to_owned(),
-            "--config".to_owned(),
-            config.to_str().unwrap().to_owned(),
-            "--route".to_owned(),
-            route.to_owned(),
-            "--timestamp".to_owned(),
-            at.clone(),
-            "--target".to_owned(),
-            target.clone(),
-        ];
-        for (k, v) in &request_headers {
-            args.push("--header".into());
-            args.push(format!("{k}: {v}"));
+        let header_args: Vec<String> = request_headers
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}"))
+            .collect();
+        let mut rest = vec!["--timestamp", at.as_str(), "--target", target.as_str()];
+        for header in &header_args {
+            rest.extend(["--header", header.as_str()]);
         }
-        let mut cmd = presets_hookwall();
-        cmd.args(&args);
-        let out = run_with_stdin(cmd, &body);
-        assert_eq!(out.status.code(), Some(0), "{route}: {}", text(&out.stderr));
-        let signed = header_lines(&text(&out.stdout));
+        let ran = sign_route_in(presets_hookwall(), &every_preset(), route, &rest, &body);
+        assert_eq!(ran.code, Some(0), "{route}: {}", ran.stderr);
+        let signed = header_lines(&ran.stdout);
 
         // Mailgun's three values go into the body; every other scheme's into headers.
         let (headers, body, body_signed) = if route == "mailgun" {
@@ -1362,14 +1142,10 @@ fn sign_output_passes_verify_for_every_route_and_a_changed_body_does_not() {
             "{route}: {stdout}"
         );
 
-        let tampered = String::from_utf8(body).unwrap().replace("evt_1", "evt_2");
+        let tampered = text(&body).replace("evt_1", "evt_2");
         let bytes = capture("POST", &target, &header_refs, tampered.as_bytes());
-        let (code, stdout) = verify_capture(
-            &dir,
-            &format!("{route}-tampered.http"),
-            &bytes,
-            &["--at", &at],
-        );
+        let file = format!("{route}-tampered.http");
+        let (code, stdout) = verify_capture(&dir, &file, &bytes, &["--at", &at]);
         if body_signed {
             assert_eq!(code, 1, "{route}: a changed body verified:\n{stdout}");
             assert!(
@@ -1383,7 +1159,6 @@ fn sign_output_passes_verify_for_every_route_and_a_changed_body_does_not() {
         checked += 1;
     }
     assert!(checked >= 28, "only {checked} routes checked");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1411,19 +1186,22 @@ fn start_upstream() -> (u16, mpsc::Receiver<Vec<u8>>) {
     (port, rx)
 }
 
+/// Reads more of `stream` onto `buf`; `None` at its end or on an error.
+fn read_more(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<()> {
+    let mut chunk = [0u8; 4096];
+    let n = stream.read(&mut chunk).ok()?;
+    buf.extend_from_slice(&chunk[..n]);
+    (n > 0).then_some(())
+}
+
 /// Reads one request with a `Content-Length` body; returns the body.
 fn read_request(stream: &mut TcpStream) -> Option<Vec<u8>> {
     let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
     let head_end = loop {
         if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             break i + 4;
         }
-        let n = stream.read(&mut chunk).ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
+        read_more(stream, &mut buf)?;
     };
     let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
     let length: usize = head
@@ -1431,11 +1209,7 @@ fn read_request(stream: &mut TcpStream) -> Option<Vec<u8>> {
         .find_map(|l| l.strip_prefix("content-length:"))
         .map_or(Some(0), |v| v.trim().parse().ok())?;
     while buf.len() < head_end + length {
-        let n = stream.read(&mut chunk).ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
+        read_more(stream, &mut buf)?;
     }
     Some(buf[head_end..head_end + length].to_vec())
 }
@@ -1484,6 +1258,14 @@ struct Running {
 }
 
 impl Running {
+    /// The next log line, kept in the log too; an error if none comes before `deadline`.
+    fn next_line(&mut self, deadline: Instant) -> Result<&str, mpsc::RecvTimeoutError> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = self.lines.recv_timeout(left)?;
+        self.log.push(line);
+        Ok(self.log.last().unwrap())
+    }
+
     /// Waits for a log line containing `needle`: `Err` with the log so far if the process
     /// ends first or `limit` passes.
     fn wait_for(&mut self, needle: &str, limit: Duration) -> Result<(), String> {
@@ -1492,15 +1274,9 @@ impl Running {
             return Ok(());
         }
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    let found = line.contains(needle);
-                    self.log.push(line);
-                    if found {
-                        return Ok(());
-                    }
-                }
+            match self.next_line(deadline) {
+                Ok(line) if line.contains(needle) => return Ok(()),
+                Ok(_) => {}
                 Err(e) => {
                     return Err(format!(
                         "no log line with {needle:?} ({e:?}); log so far:\n{}",
@@ -1521,9 +1297,8 @@ impl Running {
         assert!(status.success(), "kill -TERM failed");
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => self.log.push(line),
+            match self.next_line(deadline) {
+                Ok(_) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
                 Err(mpsc::RecvTimeoutError::Timeout) => panic!(
                     "hookwall did not exit after SIGTERM; log so far:\n{}",
@@ -1547,6 +1322,8 @@ impl Drop for Running {
     }
 }
 
+/// `hookwall --config CONFIG` with the log format and level given, its stderr read line by
+/// line.
 fn start_hookwall(config: &Path, format: &str, level: &str) -> Running {
     let mut child = Command::new(BIN)
         .args(["--config"])
@@ -1581,30 +1358,24 @@ const LEAK_BODY: &[u8] = br#"{"action":"opened","canary":"body-canary-b7e2f4"}"#
 /// Runs a proxy with a known secret, sends a signed, a wrongly signed and an unsigned
 /// request, stops it, and checks what the log holds and what it must never hold.
 fn log_never_leaks(format: &str, level: &str) {
-    let dir = std::env::temp_dir().join(format!(
-        "hookwall-cli-{}-{format}-{level}",
-        std::process::id()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("github.secret"), format!("{LEAK_SECRET}\n")).unwrap();
+    let dir = TempDir::new();
+    dir.write("github.secret", &format!("{LEAK_SECRET}\n"));
     let (upstream_port, upstream_bodies) = start_upstream();
-    let config = dir.join("proxy.toml");
     // The port is found free, released, then written into the config: another process can
     // take it in between, so a failed bind is retried with a new port.
     let mut attempts = 0;
     let (port, hw) = loop {
         attempts += 1;
         let port = free_port();
-        std::fs::write(
-            &config,
-            format!(
+        let config = dir.write(
+            "proxy.toml",
+            &format!(
                 "[server]\nlisten = \"127.0.0.1:{port}\"\nshutdown_timeout = \"5s\"\n\n\
                  [[route]]\nname = \"github\"\npath = \"/webhooks/github\"\n\
                  upstream = \"http://127.0.0.1:{upstream_port}\"\nprovider = \"github\"\n\
                  secret = {{ file = \"github.secret\" }}\n"
             ),
-        )
-        .unwrap();
+        );
         let mut hw = start_hookwall(&config, format, level);
         match hw.wait_for("hookwall listening", Duration::from_secs(30)) {
             Ok(()) => break (port, hw),
@@ -1613,28 +1384,18 @@ fn log_never_leaks(format: &str, level: &str) {
         }
     };
 
-    let good = hex::encode(hmac_sha256(LEAK_SECRET, &[LEAK_BODY]));
-    let bad = hex::encode(hmac_sha256("some-other-secret-value", &[LEAK_BODY]));
+    let good = hex256(LEAK_SECRET, &[LEAK_BODY]);
+    let bad = hex256("some-other-secret-value", &[LEAK_BODY]);
     let good_header = format!("sha256={good}");
     let bad_header = format!("sha256={bad}");
-
+    let post_github = |headers: &[(&str, &str)]| post(port, "/webhooks/github", headers, LEAK_BODY);
     let statuses = [
-        post(
-            port,
-            "/webhooks/github",
-            &[
-                ("X-Hub-Signature-256", &good_header),
-                ("X-GitHub-Delivery", "delivery-0001"),
-            ],
-            LEAK_BODY,
-        ),
-        post(
-            port,
-            "/webhooks/github",
-            &[("X-Hub-Signature-256", &bad_header)],
-            LEAK_BODY,
-        ),
-        post(port, "/webhooks/github", &[], LEAK_BODY),
+        post_github(&[
+            ("X-Hub-Signature-256", &good_header),
+            ("X-GitHub-Delivery", "delivery-0001"),
+        ]),
+        post_github(&[("X-Hub-Signature-256", &bad_header)]),
+        post_github(&[]),
     ];
     assert_eq!(statuses, [200, 401, 401]);
     // Exactly the verified request reached the upstream, with the exact bytes.
@@ -1684,7 +1445,6 @@ fn log_never_leaks(format: &str, level: &str) {
             );
         }
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -21,10 +21,10 @@ use hookwall::config::{self, duration, size};
 use hookwall::scheme::common::TimestampFormat;
 use hookwall::scheme::hmac::{parse_template, ListFormat, Part};
 use hookwall::scheme::presets::NAMES;
-use hookwall::scheme::{self, Options, Scheme, Signed, Unverified, Verified};
-use hookwall::secret::{Secret, SecretSource};
+use hookwall::scheme::{Options, Scheme, Signed, Unverified, Verified};
 use hookwall::target::{check_path, check_target};
 use hookwall_testkit::reference::{b64, mac1, mac256, mac512, path_keeps_its_promises, unb64};
+use hookwall_testkit::schemes::{self, build, signs_url, Keys};
 
 const SECRET: &str = "props-secret-5d1c9a0b7e";
 const OTHER: &str = "props-other-secret-42f1";
@@ -45,10 +45,6 @@ fn cases(default: u32) -> u32 {
 
 // ---------------------------------------------------------------------------------------
 // Reference signers and helpers
-
-fn secret(bytes: &[u8]) -> Secret {
-    Secret::from_bytes(bytes.to_vec(), SecretSource::Env("PROPS".into()))
-}
 
 fn whsec_key(whsec: &str) -> Vec<u8> {
     unb64(whsec.trim_start_matches("whsec_"))
@@ -72,15 +68,6 @@ fn other_secret(name: &str) -> &'static str {
     } else {
         OTHER
     }
-}
-
-fn signs_url(name: &str) -> bool {
-    matches!(name, "square" | "trello" | "hubspot")
-}
-
-fn build(opts: &Options<'_>, secrets: &[&[u8]]) -> Arc<dyn Scheme> {
-    scheme::build(opts, secrets.iter().map(|s| secret(s)).collect())
-        .unwrap_or_else(|e| panic!("{}: {e:?}", opts.provider))
 }
 
 fn build_preset(name: &str, secrets: &[&str]) -> Arc<dyn Scheme> {
@@ -1302,135 +1289,24 @@ proptest! {
 // ---------------------------------------------------------------------------------------
 // (c) verify never panics, for every provider
 
-/// One scheme of every provider `build` knows, and the variants with more to parse.
+/// One scheme of every provider `build` knows, and the variants with more to parse (the
+/// test kit's list, keyed here).
 fn every_scheme() -> &'static [Arc<dyn Scheme>] {
     static ALL: OnceLock<Vec<Arc<dyn Scheme>>> = OnceLock::new();
     ALL.get_or_init(|| {
-        let mut all: Vec<Arc<dyn Scheme>> = Vec::new();
-        for name in scheme::providers() {
-            let s: Arc<dyn Scheme> = match name {
-                "gitlab" | "mailgun" => build(
-                    &Options {
-                        provider: name,
-                        ..Options::default()
-                    },
-                    &[SECRET.as_bytes()],
-                ),
-                "twilio" => twilio(false),
-                "discord" => build(
-                    &Options {
-                        provider: name,
-                        public_keys: vec![discord_key()],
-                        ..Options::default()
-                    },
-                    &[],
-                ),
-                "sendgrid" => build(
-                    &Options {
-                        provider: name,
-                        public_keys: vec![sendgrid_key()],
-                        ..Options::default()
-                    },
-                    &[],
-                ),
-                "hmac" => build(
-                    &Options {
-                        provider: "hmac",
-                        signature_header: Some("X-Signature"),
-                        ..Options::default()
-                    },
-                    &[SECRET.as_bytes()],
-                ),
-                preset => build_preset(preset, &[preset_secret(preset)]),
-            };
-            assert_eq!(s.provider(), name);
-            all.push(s);
-        }
-        all.push(twilio(true));
-        // Standard Webhooks with both kinds of signature, and with v1a only.
-        for secrets in [&[WHSEC.as_bytes()][..], &[]] {
-            all.push(build(
-                &Options {
-                    provider: "standard-webhooks",
-                    public_keys: vec![whpk_key()],
-                    ..Options::default()
-                },
-                secrets,
-            ));
-        }
-        // Setup handshakes.
-        for provider in ["meta", "trello", "asana", "zoom"] {
-            let tokens = if provider == "meta" {
-                vec![secret(b"meta-verify-token-9f2c")]
-            } else {
-                Vec::new()
-            };
-            all.push(
-                scheme::build(
-                    &Options {
-                        provider,
-                        public_url: signs_url(provider).then_some(URL),
-                        handshake: true,
-                        verify_tokens: tokens,
-                        ..Options::default()
-                    },
-                    vec![secret(SECRET.as_bytes())],
-                )
-                .unwrap(),
-            );
-        }
-        // The generic engine with a list, header timestamps in each format, id and URL.
-        let list = |ts: Option<&str>| ListFormat {
-            separator: ',',
-            pair: '=',
-            version: "v1".into(),
-            timestamp_key: ts.map(str::to_owned),
+        let (whpk, discord, sendgrid) = (whpk_key(), discord_key(), sendgrid_key());
+        let keys = Keys {
+            secret: SECRET,
+            whsec: WHSEC,
+            whpk: &whpk,
+            discord: &discord,
+            sendgrid: &sendgrid,
+            url: URL,
         };
-        for (payload, list, ts_header, format, id, url) in [
-            (
-                "{timestamp}.{body}",
-                Some(list(Some("t"))),
-                None,
-                None,
-                None,
-                None,
-            ),
-            ("{body}", Some(list(None)), None, None, None, None),
-            (
-                "{id}.{timestamp}.{method}.{url}.{body}",
-                None,
-                Some("X-Ts"),
-                Some("rfc3339"),
-                Some("X-Id"),
-                Some(URL),
-            ),
-            (
-                "{timestamp}{body}",
-                None,
-                Some("X-Ts"),
-                Some("unix_ms"),
-                None,
-                None,
-            ),
-        ] {
-            all.push(build(
-                &Options {
-                    provider: "hmac",
-                    signature_header: Some("X-Signature"),
-                    encoding: Some("base64"),
-                    algorithm: Some("sha512"),
-                    signed_payload: Some(payload),
-                    signature_list: list,
-                    timestamp_header: ts_header,
-                    timestamp_format: format,
-                    id_header: id,
-                    public_url: url,
-                    ..Options::default()
-                },
-                &[SECRET.as_bytes()],
-            ));
-        }
-        all
+        schemes::every(&keys)
+            .into_iter()
+            .map(|e| e.scheme)
+            .collect()
     })
 }
 

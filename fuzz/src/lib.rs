@@ -3,14 +3,13 @@
 //! or config must keep.
 
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use hookwall::scheme::hmac::ListFormat;
-use hookwall::scheme::{self, Options, Scheme};
-use hookwall::secret::{Secret, SecretSource};
 use hookwall_testkit::reference::mac256;
 pub use hookwall_testkit::reference::path_keeps_its_promises;
+use hookwall_testkit::schemes::{self, Keys};
+pub use hookwall_testkit::schemes::{secret, Entry};
 use http::HeaderValue;
 
 /// The clock every target verifies at.
@@ -33,10 +32,6 @@ pub fn now() -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(NOW)
 }
 
-pub fn secret(bytes: &[u8]) -> Secret {
-    Secret::from_bytes(bytes.to_vec(), SecretSource::Env("FUZZ".into()))
-}
-
 /// Hex HMAC-SHA256 under [`SECRET`], computed by the test kit and not by hookwall.
 pub fn hmac_sha256_hex(parts: &[&[u8]]) -> String {
     hex::encode(mac256(SECRET.as_bytes(), parts))
@@ -52,177 +47,19 @@ pub fn header_value(bytes: &[u8]) -> HeaderValue {
     HeaderValue::from_bytes(&clean).expect("only bytes a header value may hold")
 }
 
-/// A scheme, and whether its own `sign` makes a delivery that must verify as it is.
-pub struct Entry {
-    pub scheme: Arc<dyn Scheme>,
-    pub round_trips: bool,
-}
-
-fn build(opts: &Options<'_>, secrets: &[&[u8]]) -> Arc<dyn Scheme> {
-    scheme::build(opts, secrets.iter().map(|s| secret(s)).collect())
-        .unwrap_or_else(|e| panic!("{}: {e:?}", opts.provider))
-}
-
-fn signs_url(name: &str) -> bool {
-    matches!(name, "square" | "trello" | "hubspot")
-}
-
-/// Every provider `scheme::build` knows, plus Twilio's sha256, Standard Webhooks with public
-/// keys, the four setup handshakes and the generic engine in several shapes.
+/// One scheme of every provider and the variants with more to parse (the test kit's list),
+/// keyed with this crate's secrets and public keys.
 pub fn schemes() -> &'static [Entry] {
     static ALL: OnceLock<Vec<Entry>> = OnceLock::new();
     ALL.get_or_init(|| {
-        let mut all = Vec::new();
-        let mut push = |scheme, round_trips| {
-            all.push(Entry {
-                scheme,
-                round_trips,
-            })
-        };
-        for name in scheme::providers() {
-            let plain = Options {
-                provider: name,
-                public_url: (signs_url(name) || name == "twilio").then_some(URL),
-                ..Options::default()
-            };
-            let (s, round_trips) = match name {
-                "discord" => (
-                    build(
-                        &Options {
-                            public_keys: vec![ED25519_HEX.into()],
-                            ..plain
-                        },
-                        &[],
-                    ),
-                    false,
-                ),
-                "sendgrid" => (
-                    build(
-                        &Options {
-                            public_keys: vec![SENDGRID_KEY.into()],
-                            ..plain
-                        },
-                        &[],
-                    ),
-                    false,
-                ),
-                "hmac" => (
-                    build(
-                        &Options {
-                            signature_header: Some("X-Signature"),
-                            ..plain
-                        },
-                        &[SECRET.as_bytes()],
-                    ),
-                    true,
-                ),
-                "standard-webhooks" | "svix" | "clerk" | "resend" => {
-                    (build(&plain, &[WHSEC.as_bytes()]), true)
-                }
-                // Mailgun's fields live in the body, Linear's timestamp too.
-                "mailgun" | "linear" => (build(&plain, &[SECRET.as_bytes()]), false),
-                _ => (build(&plain, &[SECRET.as_bytes()]), true),
-            };
-            push(s, round_trips);
-        }
-        push(
-            build(
-                &Options {
-                    provider: "twilio",
-                    public_url: Some(URL),
-                    algorithm: Some("sha256"),
-                    ..Options::default()
-                },
-                &[SECRET.as_bytes()],
-            ),
-            true,
-        );
-        for (secrets, round_trips) in [(&[WHSEC.as_bytes()][..], true), (&[], false)] {
-            push(
-                build(
-                    &Options {
-                        provider: "standard-webhooks",
-                        public_keys: vec![WHPK.into()],
-                        ..Options::default()
-                    },
-                    secrets,
-                ),
-                round_trips,
-            );
-        }
-        for provider in ["meta", "trello", "asana", "zoom"] {
-            let tokens = if provider == "meta" {
-                vec![secret(b"meta-verify-token-9f2c")]
-            } else {
-                Vec::new()
-            };
-            let s = scheme::build(
-                &Options {
-                    provider,
-                    public_url: signs_url(provider).then_some(URL),
-                    handshake: true,
-                    verify_tokens: tokens,
-                    ..Options::default()
-                },
-                vec![secret(SECRET.as_bytes())],
-            )
-            .expect("handshake routes build");
-            push(s, true);
-        }
-        let list = |ts: Option<&str>| ListFormat {
-            separator: ',',
-            pair: '=',
-            version: "v1".into(),
-            timestamp_key: ts.map(str::to_owned),
-        };
-        for (payload, list, ts_header, format, id, url) in [
-            (
-                "{timestamp}.{body}",
-                Some(list(Some("t"))),
-                None,
-                None,
-                None,
-                None,
-            ),
-            ("{body}", Some(list(None)), None, None, None, None),
-            (
-                "{id}.{timestamp}.{method}.{url}.{body}",
-                None,
-                Some("X-Ts"),
-                Some("rfc3339"),
-                Some("X-Id"),
-                Some(URL),
-            ),
-            (
-                "{timestamp}{body}",
-                None,
-                Some("X-Ts"),
-                Some("unix_ms"),
-                None,
-                None,
-            ),
-        ] {
-            push(
-                build(
-                    &Options {
-                        provider: "hmac",
-                        signature_header: Some("X-Signature"),
-                        encoding: Some("base64"),
-                        algorithm: Some("sha512"),
-                        signed_payload: Some(payload),
-                        signature_list: list,
-                        timestamp_header: ts_header,
-                        timestamp_format: format,
-                        id_header: id,
-                        public_url: url,
-                        ..Options::default()
-                    },
-                    &[SECRET.as_bytes()],
-                ),
-                true,
-            );
-        }
-        all
+        schemes::every(&Keys {
+            secret: SECRET,
+            whsec: WHSEC,
+            whpk: WHPK,
+            discord: ED25519_HEX,
+            sendgrid: SENDGRID_KEY,
+            url: URL,
+        })
     })
 }
 

@@ -2,10 +2,9 @@
 //! virtualenv that `.ci/run` makes.
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
-use crate::support::{github_config, github_signature, start, GITHUB_SECRET};
+use crate::support::{github_config, post_github, post_signed, python, root, start};
 
 /// The Flask app as a child process on a free port; killed on drop.
 struct Flask {
@@ -14,18 +13,14 @@ struct Flask {
 }
 
 impl Flask {
+    /// Starts the app and reads the address it listens on.
     fn start() -> Flask {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        let python = std::env::var_os("HOOKWALL_TEST_PYTHON")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root.join(".venv/bin/python"));
-        assert!(
-            python.exists(),
-            "{} not found: run `bash .ci/run` once (it makes the virtualenv with Flask), or set HOOKWALL_TEST_PYTHON",
-            python.display()
+        let python = python(
+            "run `bash .ci/run` once (it makes the virtualenv with Flask), or set \
+             HOOKWALL_TEST_PYTHON",
         );
         let mut child = Command::new(&python)
-            .arg(root.join("examples/flask_app.py"))
+            .arg(root().join("examples/flask_app.py"))
             .args(["--host", "127.0.0.1", "--port", "0"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -42,6 +37,7 @@ impl Flask {
         Flask { child, addr }
     }
 
+    /// How many verified deliveries the app has received, by its `/_count`.
     async fn count(&self) -> u64 {
         let mut stream = tokio::net::TcpStream::connect(self.addr).await.unwrap();
         use tokio::io::AsyncWriteExt;
@@ -71,21 +67,11 @@ async fn fronts_the_example_flask_app() {
     let hookwall = start(&github_config(flask.addr)).await;
     let body = br#"{"action":"opened","number":42}"#;
 
-    let res = hookwall
-        .post(
-            "/webhooks/github",
-            body,
-            &[("content-type", "application/json")],
-        )
-        .await;
+    let json = ("content-type", "application/json");
+    let res = post_github(&hookwall, body, &[json]).await;
     assert_eq!(res.status(), 401);
-    let res = hookwall
-        .post(
-            "/webhooks/github",
-            body,
-            &[("x-hub-signature-256", "sha256=deadbeef")],
-        )
-        .await;
+    let wrong = ("x-hub-signature-256", "sha256=deadbeef");
+    let res = post_github(&hookwall, body, &[wrong]).await;
     assert_eq!(res.status(), 401);
     assert_eq!(
         flask.count().await,
@@ -93,17 +79,7 @@ async fn fronts_the_example_flask_app() {
         "a refused request never reaches Flask"
     );
 
-    let sig = github_signature(GITHUB_SECRET, body);
-    let res = hookwall
-        .post(
-            "/webhooks/github",
-            body,
-            &[
-                ("x-hub-signature-256", &sig),
-                ("content-type", "application/json"),
-            ],
-        )
-        .await;
+    let res = post_signed(&hookwall, body, &[json]).await;
     assert_eq!(res.status(), 200, "{:?}", res.body);
     let answer = String::from_utf8_lossy(&res.body).into_owned();
     let digest = {

@@ -10,20 +10,54 @@ mod replay;
 mod sdk;
 mod support;
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
+use hookwall_testkit::reference::{b64, mac512, now};
+use hookwall_testkit::wait::eventually;
 use http::StatusCode;
 use http_body_util::Full;
 use support::{
-    github_config, github_signature, raw_status, start, Behaviour, Reply, Upstream, GITHUB_SECRET,
+    github_config, github_proxy, github_proxy_with, github_signature, post_github, post_signed,
+    prefix_route, raw_status, start, Behaviour, Hookwall, Reply, Upstream, GITHUB_SECRET, MAX_BODY,
 };
 
 const BODY: &[u8] = br#"{"zen":"Keep it logically awesome.","hook_id":1}"#;
 
+/// [`BODY`]'s GitHub signature under [`GITHUB_SECRET`].
+fn body_signature() -> String {
+    github_signature(GITHUB_SECRET, BODY)
+}
+
+/// A POST of [`BODY`] to the GitHub route carrying `signature`, for a connection of the
+/// test's own to `host`.
+fn github_request(host: SocketAddr, signature: &str) -> http::Request<Full<Bytes>> {
+    let headers = [("x-hub-signature-256", signature)];
+    support::build("POST", "/webhooks/github", BODY, &headers, host)
+}
+
+/// The head of a raw POST to the GitHub route: `Host: a`, `signature`, then `lines` (each
+/// ending in CRLF) and the empty line.
+fn raw_head(signature: &str, lines: &str) -> String {
+    format!("POST /webhooks/github HTTP/1.1\r\nHost: a\r\nx-hub-signature-256: {signature}\r\n{lines}\r\n")
+}
+
+/// A chunked body of `pieces`, then the last chunk with `trailers` (each ending in CRLF).
+fn chunked<'a>(pieces: impl IntoIterator<Item = &'a [u8]>, trailers: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    for piece in pieces {
+        out.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+        out.extend_from_slice(piece);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(format!("0\r\n{trailers}\r\n").as_bytes());
+    out
+}
+
 #[tokio::test]
 async fn signed_request_reaches_upstream_byte_for_byte_with_the_specified_headers() {
-    let upstream = Upstream::start_with(Behaviour {
+    let created = Behaviour {
         status: StatusCode::CREATED,
         body: "created by app\n",
         extra_headers: vec![
@@ -33,10 +67,9 @@ async fn signed_request_reaches_upstream_byte_for_byte_with_the_specified_header
             ("keep-alive", "timeout=5"),
         ],
         ..Behaviour::default()
-    })
-    .await;
-    let hookwall = start(&github_config(upstream.addr)).await;
-    let sig = github_signature(GITHUB_SECRET, BODY);
+    };
+    let (upstream, hookwall) = github_proxy_with(created, MAX_BODY).await;
+    let sig = body_signature();
     let host = hookwall.addr().to_string();
     let res = hookwall
         .post(
@@ -129,9 +162,8 @@ async fn signed_request_reaches_upstream_byte_for_byte_with_the_specified_header
 
 #[tokio::test]
 async fn unsigned_wrong_and_tampered_requests_are_401_and_never_forwarded() {
-    let upstream = Upstream::start().await;
-    let hookwall = start(&github_config(upstream.addr)).await;
-    let good = github_signature(GITHUB_SECRET, BODY);
+    let (upstream, hookwall) = github_proxy().await;
+    let good = body_signature();
     let other_key = github_signature("some-other-route-secret", BODY);
     type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a [u8]);
     let cases: Vec<Case> = vec![
@@ -171,7 +203,7 @@ async fn unsigned_wrong_and_tampered_requests_are_401_and_never_forwarded() {
         ),
     ];
     for (what, headers, body) in cases {
-        let res = hookwall.post("/webhooks/github", body, &headers).await;
+        let res = post_github(&hookwall, body, &headers).await;
         assert_eq!(res.status(), 401, "{what}");
         assert_eq!(
             res.body, "unauthorized\n",
@@ -183,30 +215,16 @@ async fn unsigned_wrong_and_tampered_requests_are_401_and_never_forwarded() {
 
 #[tokio::test]
 async fn a_401_then_a_valid_request_on_the_same_connection() {
-    let upstream = Upstream::start().await;
-    let hookwall = start(&github_config(upstream.addr)).await;
+    let (upstream, hookwall) = github_proxy().await;
     let mut conn = hookwall.connect_h1().await;
-    let bad = support::build(
-        "POST",
-        "/webhooks/github",
-        BODY,
-        &[("x-hub-signature-256", "sha256=00")],
-        hookwall.addr(),
-    );
+    let bad = github_request(hookwall.addr(), "sha256=00");
     let res = Reply::read(conn.send_request(bad).await.unwrap()).await;
     assert_eq!(res.status(), 401);
     assert_eq!(upstream.hits(), 0);
     conn.ready()
         .await
         .expect("the connection stays open after a 401");
-    let sig = github_signature(GITHUB_SECRET, BODY);
-    let good = support::build(
-        "POST",
-        "/webhooks/github",
-        BODY,
-        &[("x-hub-signature-256", &sig)],
-        hookwall.addr(),
-    );
+    let good = github_request(hookwall.addr(), &body_signature());
     let res = Reply::read(conn.send_request(good).await.unwrap()).await;
     assert_eq!(res.status(), 200);
     assert_eq!(upstream.only().body, BODY);
@@ -214,9 +232,9 @@ async fn a_401_then_a_valid_request_on_the_same_connection() {
 
 #[tokio::test]
 async fn unknown_paths_are_404_and_wrong_methods_405_with_allow() {
-    let upstream = Upstream::start().await;
-    let hookwall = start(&github_config(upstream.addr)).await;
-    let sig = github_signature(GITHUB_SECRET, BODY);
+    let (upstream, hookwall) = github_proxy().await;
+    let sig = body_signature();
+    let signed = [("x-hub-signature-256", sig.as_str())];
     for path in [
         "/",
         "/webhooks/github/",
@@ -224,19 +242,12 @@ async fn unknown_paths_are_404_and_wrong_methods_405_with_allow() {
         "/webhooks/github/extra",
         "/webhooks/githu",
     ] {
-        let res = hookwall
-            .post(path, BODY, &[("x-hub-signature-256", &sig)])
-            .await;
+        let res = hookwall.post(path, BODY, &signed).await;
         assert_eq!(res.status(), 404, "{path}");
     }
     for method in ["GET", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"] {
         let res = hookwall
-            .request(
-                method,
-                "/webhooks/github",
-                b"",
-                &[("x-hub-signature-256", &sig)],
-            )
+            .request(method, "/webhooks/github", b"", &signed)
             .await;
         assert_eq!(res.status(), 405, "{method}");
         assert_eq!(res.headers["allow"], "POST", "{method}");
@@ -246,70 +257,34 @@ async fn unknown_paths_are_404_and_wrong_methods_405_with_allow() {
 
 #[tokio::test]
 async fn malformed_targets_hosts_and_chunking_are_400_and_never_forwarded() {
-    let upstream = Upstream::start().await;
-    let hookwall = start(&github_config(upstream.addr)).await;
-    let sig = github_signature(GITHUB_SECRET, BODY);
-    let len = BODY.len();
+    let (upstream, hookwall) = github_proxy().await;
+    let sig = body_signature();
     let body = std::str::from_utf8(BODY).unwrap();
     let signed = |target: &str, host_lines: &str, framing: &str| {
         format!("POST {target} HTTP/1.1\r\n{host_lines}x-hub-signature-256: {sig}\r\n{framing}\r\n")
     };
+    let length = format!("Content-Length: {}\r\n", BODY.len());
+    // The signed request with BODY and its length.
+    let whole = |target: &str, host_lines: &str| signed(target, host_lines, &length) + body;
     let cases = [
         (
             "dot segments",
-            signed(
-                "/webhooks/x/../github",
-                "Host: a\r\n",
-                &format!("Content-Length: {len}\r\n"),
-            ) + body,
+            whole("/webhooks/x/../github", "Host: a\r\n"),
         ),
-        (
-            "encoded slash",
-            signed(
-                "/webhooks%2Fgithub",
-                "Host: a\r\n",
-                &format!("Content-Length: {len}\r\n"),
-            ) + body,
-        ),
+        ("encoded slash", whole("/webhooks%2Fgithub", "Host: a\r\n")),
         (
             "encoded dots",
-            signed(
-                "/webhooks/%2e%2e/webhooks/github",
-                "Host: a\r\n",
-                &format!("Content-Length: {len}\r\n"),
-            ) + body,
+            whole("/webhooks/%2e%2e/webhooks/github", "Host: a\r\n"),
         ),
-        (
-            "double slash",
-            signed(
-                "//webhooks/github",
-                "Host: a\r\n",
-                &format!("Content-Length: {len}\r\n"),
-            ) + body,
-        ),
+        ("double slash", whole("//webhooks/github", "Host: a\r\n")),
         (
             "absolute form",
-            signed(
-                "http://a/webhooks/github",
-                "Host: a\r\n",
-                &format!("Content-Length: {len}\r\n"),
-            ) + body,
+            whole("http://a/webhooks/github", "Host: a\r\n"),
         ),
-        (
-            "missing host",
-            signed(
-                "/webhooks/github",
-                "",
-                &format!("Content-Length: {len}\r\n"),
-            ) + body,
-        ),
+        ("missing host", whole("/webhooks/github", "")),
         (
             "duplicate host",
-            signed(
-                "/webhooks/github",
-                "Host: a\r\nHost: b\r\n",
-                &format!("Content-Length: {len}\r\n"),
-            ) + body,
+            whole("/webhooks/github", "Host: a\r\nHost: b\r\n"),
         ),
         (
             "malformed chunked body",
@@ -333,8 +308,7 @@ async fn malformed_targets_hosts_and_chunking_are_400_and_never_forwarded() {
 /// length, and a smuggled request inside the chunked body never arrives.
 #[tokio::test]
 async fn content_length_with_transfer_encoding_is_read_as_chunked_then_the_connection_closes() {
-    let upstream = Upstream::start().await;
-    let hookwall = start(&github_config(upstream.addr)).await;
+    let (upstream, hookwall) = github_proxy().await;
     let mut sent = Vec::new();
     for (i, framing) in [
         "Content-Length: 4\r\nTransfer-Encoding: chunked\r\n",
@@ -346,14 +320,12 @@ async fn content_length_with_transfer_encoding_is_read_as_chunked_then_the_conne
         // Two distinct deliveries, so replay protection does not hold the second back.
         let body = format!(r#"{{"zen":"framing","order":{i}}}"#);
         let sig = github_signature(GITHUB_SECRET, body.as_bytes());
-        let chunked = format!("{:x}\r\n{body}\r\n0\r\n\r\n", body.len());
         // A signed chunked body, followed on the same connection by a second request.
-        let request = format!(
-            "POST /webhooks/github HTTP/1.1\r\nHost: a\r\nx-hub-signature-256: {sig}\r\n{framing}\r\n{chunked}\
-             POST /webhooks/github HTTP/1.1\r\nHost: a\r\nx-hub-signature-256: {sig}\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        let answer = hookwall.raw(request.as_bytes()).await;
+        let mut request = raw_head(&sig, framing).into_bytes();
+        request.extend(chunked([body.as_bytes()], ""));
+        let length = format!("Content-Length: {}\r\n", body.len());
+        request.extend((raw_head(&sig, &length) + &body).into_bytes());
+        let answer = hookwall.raw(&request).await;
         assert_eq!(raw_status(&answer), 200, "{answer}");
         assert_eq!(
             answer.matches("HTTP/1.1 ").count(),
@@ -363,13 +335,11 @@ async fn content_length_with_transfer_encoding_is_read_as_chunked_then_the_conne
         sent.push(body);
     }
     // A smuggling attempt: the length covers a prefix, the chunked body holds a request.
-    let sig = github_signature(GITHUB_SECRET, BODY);
-    let smuggled = "GET /admin HTTP/1.1\r\nHost: a\r\n\r\n";
-    let request = format!(
-        "POST /webhooks/github HTTP/1.1\r\nHost: a\r\nx-hub-signature-256: {sig}\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{smuggled}\r\n0\r\n\r\n",
-        smuggled.len()
-    );
-    assert_eq!(raw_status(&hookwall.raw(request.as_bytes()).await), 401);
+    let smuggled = b"GET /admin HTTP/1.1\r\nHost: a\r\n\r\n";
+    let framing = "Content-Length: 4\r\nTransfer-Encoding: chunked\r\n";
+    let mut request = raw_head(&body_signature(), framing).into_bytes();
+    request.extend(chunked([&smuggled[..]], ""));
+    assert_eq!(raw_status(&hookwall.raw(&request).await), 401);
     let seen = upstream.seen();
     assert_eq!(seen.len(), 2, "one request per connection: {seen:#?}");
     for (s, body) in seen.iter().zip(&sent) {
@@ -382,56 +352,39 @@ async fn content_length_with_transfer_encoding_is_read_as_chunked_then_the_conne
 
 #[tokio::test]
 async fn declared_or_actual_bodies_over_max_body_are_413_and_never_forwarded() {
-    let upstream = Upstream::start().await;
-    let hookwall = start(&github_config(upstream.addr)).await;
+    let (upstream, hookwall) = github_proxy().await;
     let big = vec![b'a'; 64 * 1024 + 1];
     let sig = github_signature(GITHUB_SECRET, &big);
     // Declared: answered before the body is read, even though none of it is sent.
-    let answer = hookwall
-        .raw(format!("POST /webhooks/github HTTP/1.1\r\nHost: a\r\nx-hub-signature-256: {sig}\r\nContent-Length: 10000000\r\n\r\n").as_bytes())
-        .await;
+    let declared = raw_head(&sig, "Content-Length: 10000000\r\n");
+    let answer = hookwall.raw(declared.as_bytes()).await;
     assert_eq!(raw_status(&answer), 413, "{answer}");
     assert!(
         answer.to_ascii_lowercase().contains("connection: close"),
         "{answer}"
     );
     // With Expect: 100-continue the sender is refused before it is asked for the body.
-    let answer = hookwall
-        .raw(
-            format!("POST /webhooks/github HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nx-hub-signature-256: {sig}\r\nContent-Length: 10000000\r\n\r\n")
-                .as_bytes(),
-        )
-        .await;
+    let expecting = raw_head(&sig, "Expect: 100-continue\r\nContent-Length: 10000000\r\n");
+    let answer = hookwall.raw(expecting.as_bytes()).await;
     assert_eq!(raw_status(&answer), 413, "no 100 Continue first: {answer}");
     // Chunked, so the size is only known while reading.
-    let mut chunked = format!("POST /webhooks/github HTTP/1.1\r\nHost: a\r\nx-hub-signature-256: {sig}\r\nTransfer-Encoding: chunked\r\n\r\n").into_bytes();
-    for piece in big.chunks(8192) {
-        chunked.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
-        chunked.extend_from_slice(piece);
-        chunked.extend_from_slice(b"\r\n");
-    }
-    chunked.extend_from_slice(b"0\r\n\r\n");
-    assert_eq!(raw_status(&hookwall.raw(&chunked).await), 413);
+    let mut request = raw_head(&sig, "Transfer-Encoding: chunked\r\n").into_bytes();
+    request.extend(chunked(big.chunks(8192), ""));
+    assert_eq!(raw_status(&hookwall.raw(&request).await), 413);
     assert_eq!(upstream.hits(), 0);
 }
 
 #[tokio::test]
 async fn a_body_that_does_not_arrive_in_time_is_408_and_never_forwarded() {
-    let upstream = Upstream::start().await;
-    let config = github_config(upstream.addr).replace(
-        "max_body = \"64KiB\"",
-        "max_body = \"64KiB\"\nbody_timeout = \"300ms\"",
-    );
-    let hookwall = start(&config).await;
-    let sig = github_signature(GITHUB_SECRET, BODY);
+    let settings = "max_body = \"64KiB\"\nbody_timeout = \"300ms\"";
+    let (upstream, hookwall) = github_proxy_with(Behaviour::default(), settings).await;
     let mut stream = tokio::net::TcpStream::connect(hookwall.addr())
         .await
         .unwrap();
     use tokio::io::AsyncWriteExt;
-    stream
-        .write_all(format!("POST /webhooks/github HTTP/1.1\r\nHost: a\r\nx-hub-signature-256: {sig}\r\nContent-Length: {}\r\n\r\n{{\"zen\"", BODY.len()).as_bytes())
-        .await
-        .unwrap();
+    let length = format!("Content-Length: {}\r\n", BODY.len());
+    let partial = raw_head(&body_signature(), &length) + "{\"zen\"";
+    stream.write_all(partial.as_bytes()).await.unwrap();
     // The rest of the body never comes; hookwall answers once body_timeout has passed.
     let answer = support::read_all(&mut stream).await;
     assert_eq!(raw_status(&answer), 408, "{answer}");
@@ -440,17 +393,11 @@ async fn a_body_that_does_not_arrive_in_time_is_408_and_never_forwarded() {
 
 #[tokio::test]
 async fn a_chunked_signed_body_is_forwarded_with_a_content_length() {
-    let upstream = Upstream::start().await;
-    let hookwall = start(&github_config(upstream.addr)).await;
-    let sig = github_signature(GITHUB_SECRET, BODY);
+    let (upstream, hookwall) = github_proxy().await;
     let (a, b) = BODY.split_at(10);
-    let mut request = format!("POST /webhooks/github HTTP/1.1\r\nHost: a\r\nConnection: close\r\nx-hub-signature-256: {sig}\r\nTransfer-Encoding: chunked\r\n\r\n").into_bytes();
-    for piece in [a, b] {
-        request.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
-        request.extend_from_slice(piece);
-        request.extend_from_slice(b"\r\n");
-    }
-    request.extend_from_slice(b"0\r\nx-trailer: sneaky\r\n\r\n");
+    let framing = "Connection: close\r\nTransfer-Encoding: chunked\r\n";
+    let mut request = raw_head(&body_signature(), framing).into_bytes();
+    request.extend(chunked([a, b], "x-trailer: sneaky\r\n"));
     let answer = hookwall.raw(&request).await;
     assert_eq!(raw_status(&answer), 200, "{answer}");
     let seen = upstream.only();
@@ -468,30 +415,20 @@ async fn a_chunked_signed_body_is_forwarded_with_a_content_length() {
 
 #[tokio::test]
 async fn upstream_down_is_502() {
-    let dead = Upstream::dead_addr().await;
-    let hookwall = start(&github_config(dead)).await;
-    let sig = github_signature(GITHUB_SECRET, BODY);
-    let res = hookwall
-        .post("/webhooks/github", BODY, &[("x-hub-signature-256", &sig)])
-        .await;
+    let hookwall = start(&github_config(Upstream::dead_addr().await)).await;
+    let res = post_signed(&hookwall, BODY, &[]).await;
     assert_eq!(res.status(), 502);
     assert_eq!(res.body, "bad gateway\n");
 }
 
 #[tokio::test]
 async fn slow_upstream_is_504() {
-    let upstream = Upstream::start_with(Behaviour {
+    let slow = Behaviour {
         delay: Duration::from_secs(3),
         ..Behaviour::default()
-    })
-    .await;
-    let config = github_config(upstream.addr)
-        .replace("max_body = \"64KiB\"", "upstream_timeout = \"300ms\"");
-    let hookwall = start(&config).await;
-    let sig = github_signature(GITHUB_SECRET, BODY);
-    let res = hookwall
-        .post("/webhooks/github", BODY, &[("x-hub-signature-256", &sig)])
-        .await;
+    };
+    let (upstream, hookwall) = github_proxy_with(slow, "upstream_timeout = \"300ms\"").await;
+    let res = post_signed(&hookwall, BODY, &[]).await;
     assert_eq!(res.status(), 504);
     // It did reach the app (which was merely slow): exactly once.
     assert_eq!(upstream.only().body, BODY);
@@ -499,22 +436,19 @@ async fn slow_upstream_is_504() {
 
 #[tokio::test]
 async fn an_http2_request_is_verified_and_forwarded_as_http1() {
-    let upstream = Upstream::start().await;
-    let hookwall = start(&github_config(upstream.addr)).await;
+    let (upstream, hookwall) = github_proxy().await;
     let mut h2 = hookwall.connect_h2().await;
-    let sig = github_signature(GITHUB_SECRET, BODY);
     let uri = format!("http://{}/webhooks/github?h2=1", hookwall.addr());
-    let req = http::Request::post(&uri)
-        .header("x-hub-signature-256", &sig)
-        .body(Full::new(Bytes::from_static(BODY)))
-        .unwrap();
-    let res = Reply::read(h2.send_request(req).await.unwrap()).await;
+    // A POST of BODY carrying `signature`, over HTTP/2.
+    let request = |signature: &str| {
+        http::Request::post(&uri)
+            .header("x-hub-signature-256", signature)
+            .body(Full::new(Bytes::from_static(BODY)))
+            .unwrap()
+    };
+    let res = Reply::read(h2.send_request(request(&body_signature())).await.unwrap()).await;
     assert_eq!(res.status(), 200);
-    let bad = http::Request::post(&uri)
-        .header("x-hub-signature-256", "sha256=00")
-        .body(Full::new(Bytes::from_static(BODY)))
-        .unwrap();
-    let res = Reply::read(h2.send_request(bad).await.unwrap()).await;
+    let res = Reply::read(h2.send_request(request("sha256=00")).await.unwrap()).await;
     assert_eq!(res.status(), 401);
     let seen = upstream.only();
     assert_eq!(seen.version, http::Version::HTTP_11);
@@ -525,28 +459,18 @@ async fn an_http2_request_is_verified_and_forwarded_as_http1() {
 
 #[tokio::test]
 async fn graceful_shutdown_lets_an_in_flight_request_finish() {
-    let upstream = Upstream::start_with(Behaviour {
+    let slow = Behaviour {
         delay: Duration::from_millis(500),
         ..Behaviour::default()
-    })
-    .await;
-    let mut hookwall = start(&github_config(upstream.addr)).await;
+    };
+    let (upstream, mut hookwall) = github_proxy_with(slow, MAX_BODY).await;
     let addr = hookwall.addr();
-    let sig = github_signature(GITHUB_SECRET, BODY);
     let mut conn = hookwall.connect_h1().await;
-    let req = support::build(
-        "POST",
-        "/webhooks/github",
-        BODY,
-        &[("x-hub-signature-256", &sig)],
-        addr,
-    );
+    let req = github_request(addr, &body_signature());
     let in_flight =
         tokio::spawn(async move { Reply::read(conn.send_request(req).await.unwrap()).await });
     // Wait until the request is at the upstream, then ask hookwall to stop.
-    while upstream.hits() == 0 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    eventually(10.0, "the request at the upstream", || upstream.hits() > 0).await;
     let server = hookwall.shutdown();
     let res = in_flight.await.unwrap();
     assert_eq!(res.status(), 200);
@@ -558,93 +482,59 @@ async fn graceful_shutdown_lets_an_in_flight_request_finish() {
     );
 }
 
+/// The options of the timestamped HMAC route: a rotation list; `X-Signature` holds `v1=` and
+/// the base64 HMAC-SHA512 of `{timestamp}.{body}`, `X-Timestamp` the time, a minute either way.
+const HMAC_OPTIONS: &str = r#"secret = [{ env = "CUSTOM_SECRET" }, { env = "OLD_SECRET" }]
+algorithm = "sha512"
+signed_payload = "{timestamp}.{body}"
+encoding = "base64"
+signature_header = "X-Signature"
+signature_prefix = "v1="
+timestamp_header = "X-Timestamp"
+tolerance = "60s""#;
+
+/// POSTs [`BODY`] to the timestamped HMAC route, signed with `secret` at `ts`; with the
+/// timestamp header when `stamped`. Returns the status.
+async fn post_orders(hookwall: &Hookwall, secret: &str, ts: &str, stamped: bool) -> u16 {
+    let mac = mac512(secret.as_bytes(), &[ts.as_bytes(), b".", BODY]);
+    let signature = format!("v1={}", b64(&mac));
+    let mut headers = vec![("x-signature", signature.as_str())];
+    if stamped {
+        headers.push(("x-timestamp", ts));
+    }
+    hookwall
+        .post("/hooks/orders", BODY, &headers)
+        .await
+        .status()
+}
+
 #[tokio::test]
 async fn a_timestamped_hmac_route_verifies_and_refuses_stale_deliveries() {
     let upstream = Upstream::start().await;
-    let config = format!(
-        r#"
-[[route]]
-path_prefix = "/hooks/"
-upstream = "http://{}"
-provider = "hmac"
-secret = [{{ env = "CUSTOM_SECRET" }}, {{ env = "OLD_SECRET" }}]
-signature_header = "X-Signature"
-algorithm = "sha512"
-encoding = "base64"
-signature_prefix = "v1="
-signed_payload = "{{timestamp}}.{{body}}"
-timestamp_header = "X-Timestamp"
-tolerance = "60s"
-"#,
-        upstream.addr
-    );
-    let hookwall = start(&config).await;
-    use base64::Engine as _;
-    use hmac::Mac as _;
-    let sign = |secret: &str, ts: &str, body: &[u8]| {
-        let mut mac = hmac::Hmac::<sha2::Sha512>::new_from_slice(secret.as_bytes()).unwrap();
-        mac.update(ts.as_bytes());
-        mac.update(b".");
-        mac.update(body);
-        format!(
-            "v1={}",
-            base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
-        )
-    };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
+    let hookwall = start(&prefix_route(
+        "/hooks/",
+        upstream.addr,
+        "hmac",
+        HMAC_OPTIONS,
+    ))
+    .await;
+    let now = now();
     let fresh = now.to_string();
     let stale = (now - 600).to_string();
     let future = (now + 600).to_string();
-    let res = hookwall
-        .post(
-            "/hooks/orders",
-            BODY,
-            &[
-                ("x-signature", &sign(support::CUSTOM_SECRET, &fresh, BODY)),
-                ("x-timestamp", &fresh),
-            ],
-        )
-        .await;
-    assert_eq!(res.status(), 200);
-    let res = hookwall
-        .post(
-            "/hooks/orders",
-            BODY,
-            &[
-                ("x-signature", &sign(support::OLD_SECRET, &fresh, BODY)),
-                ("x-timestamp", &fresh),
-            ],
-        )
-        .await;
+    let custom = support::CUSTOM_SECRET;
+    assert_eq!(post_orders(&hookwall, custom, &fresh, true).await, 200);
     assert_eq!(
-        res.status(),
+        post_orders(&hookwall, support::OLD_SECRET, &fresh, true).await,
         200,
         "the old secret of a rotation still verifies"
     );
     for ts in [&stale, &future] {
-        let res = hookwall
-            .post(
-                "/hooks/orders",
-                BODY,
-                &[
-                    ("x-signature", &sign(support::CUSTOM_SECRET, ts, BODY)),
-                    ("x-timestamp", ts),
-                ],
-            )
-            .await;
-        assert_eq!(res.status(), 401, "timestamp {ts} vs now {now}");
+        let status = post_orders(&hookwall, custom, ts, true).await;
+        assert_eq!(status, 401, "timestamp {ts} vs now {now}");
     }
-    let res = hookwall
-        .post(
-            "/hooks/orders",
-            BODY,
-            &[("x-signature", &sign(support::CUSTOM_SECRET, &fresh, BODY))],
-        )
-        .await;
-    assert_eq!(res.status(), 401, "no timestamp header");
+    let status = post_orders(&hookwall, custom, &fresh, false).await;
+    assert_eq!(status, 401, "no timestamp header");
     let seen = upstream.seen();
     assert_eq!(seen.len(), 2);
     assert!(seen
@@ -655,10 +545,8 @@ tolerance = "60s"
 
 #[tokio::test]
 async fn a_client_that_sends_no_request_is_dropped_after_header_timeout() {
-    let upstream = Upstream::start().await;
-    let config =
-        github_config(upstream.addr).replace("max_body = \"64KiB\"", "header_timeout = \"300ms\"");
-    let hookwall = start(&config).await;
+    let settings = "header_timeout = \"300ms\"";
+    let (upstream, hookwall) = github_proxy_with(Behaviour::default(), settings).await;
     for partial in [
         &b""[..],
         b"PRI * HTTP/2",
@@ -679,12 +567,9 @@ async fn a_client_that_sends_no_request_is_dropped_after_header_timeout() {
 
 #[tokio::test]
 async fn with_hosts_configured_a_foreign_host_is_400_and_never_forwarded() {
-    let upstream = Upstream::start().await;
-    let config = github_config(upstream.addr).replace(
-        "max_body = \"64KiB\"",
-        "max_body = \"64KiB\"\nhosts = [\"hooks.example.com\", \"hooks.example.com:8443\"]",
-    );
-    let hookwall = start(&config).await;
+    let settings =
+        "max_body = \"64KiB\"\nhosts = [\"hooks.example.com\", \"hooks.example.com:8443\"]";
+    let (upstream, hookwall) = github_proxy_with(Behaviour::default(), settings).await;
     // A distinct delivery per request, so replay protection plays no part.
     let request = |host: &str| {
         let body = format!(r#"{{"zen":"host","host":"{host}"}}"#);
@@ -694,23 +579,23 @@ async fn with_hosts_configured_a_foreign_host_is_400_and_never_forwarded() {
             body.len()
         )
     };
-    for foreign in [
+    let foreign = [
         "evil.example",
         "hooks.example.com:9999",
         "hooks.example.com.evil.example",
         "127.0.0.1",
-    ] {
-        let answer = hookwall.raw(request(foreign).as_bytes()).await;
-        assert_eq!(raw_status(&answer), 400, "{foreign}: {answer}");
-    }
-    assert_eq!(upstream.hits(), 0);
-    for ours in [
+    ];
+    let ours = [
         "hooks.example.com",
         "HOOKS.example.com",
         "hooks.example.com:8443",
-    ] {
-        let answer = hookwall.raw(request(ours).as_bytes()).await;
-        assert_eq!(raw_status(&answer), 200, "{ours}: {answer}");
+    ];
+    // Each group's answer, then how many requests have reached the upstream so far.
+    for (hosts, status, hits) in [(&foreign[..], 400, 0), (&ours[..], 200, 3)] {
+        for host in hosts {
+            let answer = hookwall.raw(request(host).as_bytes()).await;
+            assert_eq!(raw_status(&answer), status, "{host}: {answer}");
+        }
+        assert_eq!(upstream.hits(), hits);
     }
-    assert_eq!(upstream.hits(), 3);
 }

@@ -5,12 +5,15 @@
 use hookwall_testkit::client::raw_post;
 use hookwall_testkit::reference::{b64, mac1, mac256, now, unb64};
 
-use crate::support::{raw_status, Hookwall, Upstream};
+use crate::support::{raw_status, route, Hookwall, Upstream};
 
 const SECRET: &str = "e2e-preset-secret-41c9";
 const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const PUBLIC_URL: &str = "https://hooks.example.com";
+/// The route key that reads [`SECRET`].
+const SECRET_LINE: &str = "secret = { env = \"PRESET_SECRET\" }";
 
+/// The e2e lookup, with the presets' secrets added.
 fn env(name: &str) -> Option<String> {
     match name {
         "PRESET_SECRET" => Some(SECRET.into()),
@@ -22,50 +25,49 @@ fn env(name: &str) -> Option<String> {
 
 /// One route per preset under test, all in front of `upstream`.
 fn config(upstream: std::net::SocketAddr) -> String {
-    let route = |provider: &str, extra: &str| {
-        format!(
-            "[[route]]\npath = \"/in/{provider}\"\nupstream = \"http://{upstream}\"\nprovider = \"{provider}\"\n{extra}\n"
-        )
-    };
-    let secret = "secret = { env = \"PRESET_SECRET\" }";
+    // `provider`'s route at `/in/<provider>`.
+    let preset =
+        |provider: &str, extra: &str| route(&format!("/in/{provider}"), upstream, provider, extra);
+    let secret = SECRET_LINE;
     let discord_key = hex::encode(
         ed25519_dalek::SigningKey::from_bytes(&[7; 32])
             .verifying_key()
             .as_bytes(),
     );
     [
-        route("stripe", secret),
-        route("slack", secret),
-        route("svix", "secret = { env = \"PRESET_WHSEC\" }"),
-        route(
+        preset("stripe", secret),
+        preset("slack", secret),
+        preset("svix", "secret = { env = \"PRESET_WHSEC\" }"),
+        preset(
             "twilio",
             &format!("{secret}\npublic_url = \"{PUBLIC_URL}/in/twilio\""),
         ),
-        route(
+        preset(
             "hubspot",
             &format!("{secret}\npublic_url = \"{PUBLIC_URL}/in/hubspot\""),
         ),
-        route("gitlab", secret),
-        route("mailgun", secret),
-        route("linear", secret),
-        route("discord", &format!("public_key = \"{discord_key}\"")),
-        route(
+        preset("gitlab", secret),
+        preset("mailgun", secret),
+        preset("linear", secret),
+        preset("discord", &format!("public_key = \"{discord_key}\"")),
+        preset(
             "meta",
             &format!(
                 "{secret}\nhandshake = true\nverify_token = {{ env = \"META_VERIFY_TOKEN\" }}"
             ),
         ),
-        route(
+        preset(
             "trello",
             &format!("{secret}\npublic_url = \"{PUBLIC_URL}/in/trello\"\nhandshake = true"),
         ),
-        route("asana", &format!("{secret}\nhandshake = true")),
-        route("zoom", &format!("{secret}\nhandshake = true")),
-        route("shopify", secret),
+        preset("asana", &format!("{secret}\nhandshake = true")),
+        preset("zoom", &format!("{secret}\nhandshake = true")),
+        preset("shopify", secret),
     ]
     .concat()
 }
 
+/// A recording upstream, and hookwall in front of it on [`config`].
 async fn start() -> (Upstream, Hookwall) {
     let upstream = Upstream::start().await;
     let hookwall = Hookwall::from_text(&config(upstream.addr), "presets.toml", &env).await;
@@ -82,6 +84,7 @@ fn post(target: &str, headers: &[(&str, String)], body: &[u8]) -> Vec<u8> {
 /// A signed request: path, headers as the provider spells them, body.
 type Case = (&'static str, Vec<(&'static str, String)>, Vec<u8>);
 
+/// A request each preset forwards, signed by its provider's formula.
 fn signed_cases() -> Vec<Case> {
     let t = now().to_string();
     let k = SECRET.as_bytes();
@@ -351,10 +354,7 @@ async fn zoom_url_validation_is_verified_then_answered_by_hookwall() {
 #[tokio::test]
 async fn without_handshake_opt_in_setup_requests_get_no_answer() {
     let upstream = Upstream::start().await;
-    let text = format!(
-        "[[route]]\npath = \"/in/meta\"\nupstream = \"http://{}\"\nprovider = \"meta\"\nsecret = {{ env = \"PRESET_SECRET\" }}\n",
-        upstream.addr
-    );
+    let text = route("/in/meta", upstream.addr, "meta", SECRET_LINE);
     let hookwall = Hookwall::from_text(&text, "p.toml", &env).await;
     let answer = hookwall
         .raw(b"GET /in/meta?hub.mode=subscribe&hub.verify_token=x&hub.challenge=1 HTTP/1.1\r\nHost: a\r\n\r\n")

@@ -7,9 +7,7 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{
-    github_config, github_signature, start, Hookwall, Reply, Upstream, GITHUB_SECRET,
-};
+use crate::support::{github_config, on_path, post_signed, start, Hookwall, Reply, Upstream};
 
 /// A redis-server child process; killed on drop.
 struct Redis {
@@ -18,15 +16,14 @@ struct Redis {
 }
 
 impl Redis {
-    fn binary() -> String {
-        let found = ["/usr/bin/redis-server", "/usr/local/bin/redis-server"]
-            .into_iter()
-            .find(|p| std::path::Path::new(p).exists());
-        found.map(str::to_owned).unwrap_or_else(|| {
+    /// `redis-server` on `PATH`.
+    fn binary() -> std::path::PathBuf {
+        on_path("redis-server").unwrap_or_else(|| {
             panic!("redis-server not found: run `bash .ci/run` (it installs Debian's redis-server)")
         })
     }
 
+    /// A Redis of its own on a free loopback port, answering PING.
     async fn start() -> Redis {
         let port = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -37,6 +34,7 @@ impl Redis {
         r
     }
 
+    /// Starts (or restarts) the server on its port and waits until it answers.
     async fn spawn(&mut self) {
         let child = Command::new(Self::binary())
             .args([
@@ -68,6 +66,7 @@ impl Redis {
         }
     }
 
+    /// Kills the server, if it runs.
     fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
@@ -75,6 +74,7 @@ impl Redis {
         }
     }
 
+    /// Where hookwall finds it.
     fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/0", self.port)
     }
@@ -102,6 +102,7 @@ async fn ping(port: u16) -> bool {
     )
 }
 
+/// The GitHub route in front of `upstream`, its replay store in `redis`.
 fn config(upstream: SocketAddr, redis: &Redis) -> String {
     format!(
         "[replay]\nstore = \"{}\"\n{}",
@@ -110,15 +111,9 @@ fn config(upstream: SocketAddr, redis: &Redis) -> String {
     )
 }
 
+/// POSTs `body`, signed, as the GitHub delivery `id`.
 async fn deliver(hookwall: &Hookwall, body: &[u8], id: &str) -> Reply {
-    let sig = github_signature(GITHUB_SECRET, body);
-    hookwall
-        .post(
-            "/webhooks/github",
-            body,
-            &[("x-hub-signature-256", &sig), ("x-github-delivery", id)],
-        )
-        .await
+    post_signed(hookwall, body, &[("x-github-delivery", id)]).await
 }
 
 #[tokio::test]

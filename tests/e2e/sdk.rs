@@ -19,7 +19,7 @@ use std::process::Stdio;
 use base64::Engine as _;
 use serde::Deserialize;
 
-use crate::support::{Hookwall, Reply, Upstream};
+use crate::support::{on_path, python, root, route, server, Hookwall, Reply, Upstream, MAX_BODY};
 
 /// The URL the senders believe they post to, for the schemes that sign it (Twilio, HubSpot).
 const PUBLIC_BASE: &str = "https://hooks.example.test";
@@ -95,26 +95,18 @@ fn env(name: &str) -> Option<String> {
         .map(|(_, _, value)| (*value).to_owned())
 }
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
 /// The config: a route at `/sdk/<provider>` for each provider, all to `upstream`. Replay
 /// protection is off: some cases are the same signed message spelled differently on purpose
 /// (a Twilio pair sent twice), and here each must reach the upstream to show it verified.
 fn config(upstream: SocketAddr) -> String {
-    let mut text = String::from("[server]\nlisten = \"127.0.0.1:0\"\nmax_body = \"64KiB\"\n");
+    let mut text = server(MAX_BODY);
     for (provider, var, signs_url) in ROUTES {
-        write!(
-            text,
-            "\n[[route]]\nname = \"sdk-{provider}\"\npath = \"/sdk/{provider}\"\n\
-             upstream = \"http://{upstream}\"\nprovider = \"{provider}\"\n\
-             secret = {{ env = \"{var}\" }}\nreplay = \"off\"\n"
-        )
-        .unwrap();
+        let mut extra =
+            format!("name = \"sdk-{provider}\"\nsecret = {{ env = \"{var}\" }}\nreplay = \"off\"");
         if signs_url {
-            writeln!(text, "public_url = \"{PUBLIC_BASE}/sdk/{provider}\"").unwrap();
+            write!(extra, "\npublic_url = \"{PUBLIC_BASE}/sdk/{provider}\"").unwrap();
         }
+        text += &route(&format!("/sdk/{provider}"), upstream, provider, &extra);
     }
     text
 }
@@ -145,6 +137,7 @@ struct Case {
 }
 
 impl Case {
+    /// The path, and the query if there is one.
     fn target(&self) -> String {
         if self.query.is_empty() {
             self.path.clone()
@@ -153,6 +146,7 @@ impl Case {
         }
     }
 
+    /// The body, decoded.
     fn body(&self) -> Vec<u8> {
         base64::engine::general_purpose::STANDARD
             .decode(&self.body_b64)
@@ -318,31 +312,22 @@ async fn check_case(hookwall: &Hookwall, upstream: &Upstream, case: &Case) -> Ve
 }
 
 /// The interpreter with the SDKs: `HOOKWALL_TEST_PYTHON`, else the project's `.venv`.
-fn python() -> PathBuf {
-    let python = std::env::var_os("HOOKWALL_TEST_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join(".venv/bin/python"));
-    assert!(
-        python.exists(),
-        "{} not found: make the virtualenv and install the SDKs \
+fn sdk_python() -> PathBuf {
+    python(
+        "make the virtualenv and install the SDKs \
          (`python3 -m venv .venv && .venv/bin/pip install -r tests/sdk/requirements.txt`), \
          or set HOOKWALL_TEST_PYTHON to an interpreter that has them",
-        python.display()
-    );
-    python
+    )
 }
 
 /// `node` on `PATH`, if there is one.
 fn node() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .flat_map(|dir| [dir.join("node"), dir.join("node.exe")])
-        .find(|p| p.is_file())
+    on_path("node").or_else(|| on_path("node.exe"))
 }
 
 #[tokio::test]
 async fn python_sdk_signatures_pass_end_to_end_and_tampered_copies_are_refused() {
-    let python = python();
+    let python = sdk_python();
     let upstream = Upstream::start().await;
     let hookwall = Hookwall::from_text(&config(upstream.addr), "sdk-e2e.toml", &env).await;
     let cases = run_script(&python, &root().join("tests/sdk/sign.py"), &[]).await;

@@ -11,43 +11,9 @@ mod support;
 use std::time::{Duration, Instant};
 
 use hookwall::config::Listen;
-use support::{
-    closes_within, eventually, exchange, expect, flask_count, github_signature, post_unix,
-    raw_request, read_response, reserved_port, start_binary, start_gunicorn, tls_connect,
-    wait_for_socket, within, Behaviour, Hookwall, Scrape, TempDir, TestCa, Upstream, DELAY_HEADER,
-    SECRET_A, SECRET_B, SECRET_OLD,
-};
+use support::*;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-
-const BODY: &[u8] = br#"{"action":"opened","number":42}"#;
-
-/// A `[server]` table for in-process tests: a free port, a short shutdown.
-fn server(extra: &str) -> String {
-    format!("[server]\nlisten = \"127.0.0.1:0\"\nshutdown_timeout = \"2s\"\n{extra}\n")
-}
-
-/// A GitHub route named `name` at `path`, with `secret` (a TOML secret value).
-fn github_route(name: &str, path: &str, upstream: &str, secret: &str, extra: &str) -> String {
-    format!(
-        r#"
-[[route]]
-name = "{name}"
-path = "{path}"
-upstream = "{upstream}"
-provider = "github"
-secret = {secret}
-{extra}
-"#
-    )
-}
-
-const FILE_A: &str = r#"{ file = "a.secret" }"#;
-const FILE_B: &str = r#"{ file = "b.secret" }"#;
-
-fn sig(secret: &str, body: &[u8]) -> String {
-    github_signature(secret, body)
-}
 
 // ---------------------------------------------------------------------------------------
 // Metrics, health, readiness
@@ -55,64 +21,31 @@ fn sig(secret: &str, body: &[u8]) -> String {
 
 #[tokio::test]
 async fn metrics_match_a_known_mix_of_traffic_exactly() {
-    let upstream = Upstream::start_with(
-        Behaviour {
-            status: http::StatusCode::ACCEPTED,
-            body: "queued\n",
-        },
-        None,
-    )
+    let upstream = Upstream::start_with(Behaviour {
+        status: http::StatusCode::ACCEPTED,
+        body: "queued\n",
+        ..Behaviour::default()
+    })
     .await;
-    let dir = TempDir::new();
-    dir.write_secrets();
-    let origin = format!("http://{}", upstream.addr);
-    let config = dir.write(
-        "hookwall.toml",
-        &format!(
-            "{}{}\n[[route]]\nname = \"stripe\"\npath = \"/webhooks/stripe\"\nupstream = \"{origin}\"\n\
-             provider = \"stripe\"\nsecret = {{ file = \"stripe.secret\" }}\n",
-            server(""),
-            // A rotation list: slot 0 is the new secret, slot 1 the old one.
-            github_route(
-                "github",
-                "/webhooks/github",
-                &origin,
-                r#"[{ file = "a.secret" }, { file = "old.secret" }]"#,
-                ""
-            ),
-        ),
-    );
-    let hookwall = Hookwall::start(&config).await;
+    let origin = http_origin(upstream.addr);
+    // A rotation list: slot 0 is the new secret, slot 1 the old one.
+    let rotation = r#"[{ file = "a.secret" }, { file = "old.secret" }]"#;
+    let stripe = r#"secret = { file = "stripe.secret" }"#;
+    let (_dir, hookwall) = start_text(&routes_config(&[
+        &github_route("github", GITHUB, &origin, rotation, ""),
+        &provider_route("stripe", "/webhooks/stripe", &origin, stripe),
+    ]))
+    .await;
 
     // 3 verified: two with the new secret (slot 0), one with the old (slot 1); the last one
     // is slow, to see it in flight.
     for (i, secret) in [SECRET_A, SECRET_A].iter().enumerate() {
         let body = format!(r#"{{"n":{i}}}"#);
-        let res = hookwall
-            .post(
-                "/webhooks/github",
-                body.as_bytes(),
-                &[("x-hub-signature-256", &sig(secret, body.as_bytes()))],
-            )
-            .await;
+        let res = post_signed(&hookwall, GITHUB, secret, body.as_bytes()).await;
         assert_eq!(res.status(), 202, "{}", res.text());
         assert_eq!(res.text(), "queued\n");
     }
-    let slow = {
-        let addr = hookwall.addr();
-        let signature = sig(SECRET_OLD, BODY);
-        tokio::spawn(async move {
-            let stream = TcpStream::connect(addr).await.unwrap();
-            let req = support::build(
-                "POST",
-                "/webhooks/github",
-                BODY,
-                &[("x-hub-signature-256", &signature), (DELAY_HEADER, "600")],
-                &addr.to_string(),
-            );
-            support::send(stream, req).await
-        })
-    };
+    let slow = spawn_slow_post(&hookwall, SECRET_OLD, 600);
     eventually(5.0, "the slow request to reach the upstream", || {
         upstream.hits() == 3
     })
@@ -123,28 +56,22 @@ async fn metrics_match_a_known_mix_of_traffic_exactly() {
     assert_eq!(res.status(), 202);
 
     // 2 unsigned (one per route), 1 bad signature, 1 unknown path, 1 wrong method.
-    let unsigned = hookwall.post("/webhooks/github", BODY, &[]).await;
+    let unsigned = hookwall.post(GITHUB, BODY, &[]).await;
     assert_eq!(unsigned.status(), 401);
     let unsigned = hookwall.post("/webhooks/stripe", BODY, &[]).await;
     assert_eq!(unsigned.status(), 401);
-    let bad = hookwall
-        .post(
-            "/webhooks/github",
-            BODY,
-            &[("x-hub-signature-256", &sig("not-the-secret-at-all", BODY))],
-        )
-        .await;
+    let bad = post_signed(&hookwall, GITHUB, "not-the-secret-at-all", BODY).await;
     assert_eq!(bad.status(), 401);
     let missing = hookwall.post("/webhooks/nope", BODY, &[]).await;
     assert_eq!(missing.status(), 404);
-    let wrong = hookwall.request("GET", "/webhooks/github", b"", &[]).await;
+    let wrong = hookwall.request("GET", GITHUB, b"", &[]).await;
     assert_eq!(wrong.status(), 405);
 
     // The upstream saw the three verified requests and nothing else.
     let seen = upstream.seen();
     assert_eq!(seen.len(), 3, "{seen:#?}");
     for s in &seen {
-        assert_eq!(s.uri, "/webhooks/github");
+        assert_eq!(s.uri, GITHUB);
         assert_eq!(s.header("x-hookwall-verified"), Some("github"));
     }
     assert_eq!(seen[2].body, BODY);
@@ -162,39 +89,18 @@ async fn metrics_match_a_known_mix_of_traffic_exactly() {
     assert!(text.trim_end().ends_with("# EOF"), "{text}");
     let scrape = Scrape::parse(&text);
 
-    let gh = |outcome: &'static str, reason: &'static str| {
-        [
-            ("route", "github"),
-            ("provider", "github"),
-            ("outcome", outcome),
-            ("reason", reason),
-        ]
-    };
     assert_eq!(
         scrape.family("hookwall_requests_total"),
         expect(&[
-            (&gh("forwarded", ""), 3.0),
-            (&gh("rejected", "missing_signature"), 1.0),
-            (&gh("rejected", "signature_mismatch"), 1.0),
-            (&gh("rejected", "method_not_allowed"), 1.0),
+            (&github_row("forwarded", ""), 3.0),
+            (&github_row("rejected", "missing_signature"), 1.0),
+            (&github_row("rejected", "signature_mismatch"), 1.0),
+            (&github_row("rejected", "method_not_allowed"), 1.0),
             (
-                &[
-                    ("route", "stripe"),
-                    ("provider", "stripe"),
-                    ("outcome", "rejected"),
-                    ("reason", "missing_signature"),
-                ],
+                &request_labels("stripe", "stripe", "rejected", "missing_signature"),
                 1.0
             ),
-            (
-                &[
-                    ("route", "-"),
-                    ("provider", "-"),
-                    ("outcome", "rejected"),
-                    ("reason", "no_route"),
-                ],
-                1.0
-            ),
+            (&request_labels("-", "-", "rejected", "no_route"), 1.0),
         ]),
         "{text}"
     );
@@ -217,10 +123,7 @@ async fn metrics_match_a_known_mix_of_traffic_exactly() {
         "{text}"
     );
     assert_eq!(scrape.get("hookwall_in_flight_requests", &[]), Some(0.0));
-    assert!(
-        scrape.family("hookwall_config_reloads_total").is_empty(),
-        "no reload happened: {text}"
-    );
+    assert!(reloads(&scrape).is_empty(), "no reload happened: {text}");
     // Histograms: one observation per request, by route; the +Inf bucket equals the count.
     assert_eq!(
         scrape.family("hookwall_request_duration_seconds_count"),
@@ -270,28 +173,12 @@ async fn metrics_match_a_known_mix_of_traffic_exactly() {
 #[tokio::test]
 async fn healthz_readyz_and_unknown_admin_paths() {
     let upstream = Upstream::start().await;
-    let dir = TempDir::new();
-    dir.write_secrets();
-    let config = dir.write(
-        "hookwall.toml",
-        &format!(
-            "{}{}",
-            server(""),
-            github_route(
-                "github",
-                "/webhooks/github",
-                &format!("http://{}", upstream.addr),
-                FILE_A,
-                ""
-            )
-        ),
-    );
-    let hookwall = Hookwall::start(&config).await;
+    let (_dir, hookwall) = start_github(&http_origin(upstream.addr), "").await;
     let res = hookwall.admin_get("/healthz").await;
     assert_eq!((res.status(), res.text().as_str()), (200, "ok\n"));
     let res = hookwall.admin_get("/readyz").await;
     assert_eq!((res.status(), res.text().as_str()), (200, "ready\n"));
-    for path in ["/", "/nope", "/metrics/x", "/webhooks/github"] {
+    for path in ["/", "/nope", "/metrics/x", GITHUB] {
         assert_eq!(hookwall.admin_get(path).await.status(), 404, "{path}");
     }
     // The admin listener is not the proxy: nothing went upstream.
@@ -302,31 +189,20 @@ async fn healthz_readyz_and_unknown_admin_paths() {
 async fn readyz_with_upstream_checks_names_the_route_whose_upstream_is_down() {
     let up = Upstream::start().await;
     // `down` is bound but not listening: connections are refused until it listens.
-    let (socket, down) = reserved_port();
-    let dir = TempDir::new();
-    dir.write_secrets();
-    let config = dir.write(
-        "hookwall.toml",
-        &format!(
-            "{}[admin]\nlisten = \"127.0.0.1:9\"\nreadyz_upstreams = true\n{}{}",
-            server(""),
-            github_route(
-                "app",
-                "/webhooks/app",
-                &format!("http://{}", up.addr),
-                FILE_A,
-                ""
-            ),
-            github_route(
-                "billing",
-                "/webhooks/billing",
-                &format!("http://{down}"),
-                FILE_A,
-                ""
-            ),
+    let (socket, down) = Upstream::reserved_port();
+    let (_dir, hookwall) = start_text(&format!(
+        "{}[admin]\nlisten = \"127.0.0.1:9\"\nreadyz_upstreams = true\n{}{}",
+        server(""),
+        github_route("app", "/webhooks/app", &http_origin(up.addr), FILE_A, ""),
+        github_route(
+            "billing",
+            "/webhooks/billing",
+            &http_origin(down),
+            FILE_A,
+            ""
         ),
-    );
-    let hookwall = Hookwall::start(&config).await;
+    ))
+    .await;
     let res = hookwall.admin_get("/readyz").await;
     assert_eq!(res.status(), 503);
     assert_eq!(res.text(), "upstreams unreachable: billing\n");
@@ -348,48 +224,19 @@ async fn readyz_with_upstream_checks_names_the_route_whose_upstream_is_down() {
 #[tokio::test]
 async fn reload_swaps_secret_and_adds_route_without_failing_the_request_in_flight() {
     let upstream = Upstream::start().await;
-    let dir = TempDir::new();
-    dir.write_secrets();
-    let origin = format!("http://{}", upstream.addr);
-    let config = dir.write(
-        "hookwall.toml",
-        &format!(
-            "{}{}",
-            server(""),
-            github_route("github", "/webhooks/github", &origin, FILE_A, "")
-        ),
-    );
-    let hookwall = Hookwall::start(&config).await;
+    let origin = http_origin(upstream.addr);
+    let (dir, hookwall) = start_github(&origin, "").await;
 
     // A request verified with the old secret, held by a slow upstream across the reload.
-    let in_flight = {
-        let addr = hookwall.addr();
-        let signature = sig(SECRET_A, BODY);
-        tokio::spawn(async move {
-            let stream = TcpStream::connect(addr).await.unwrap();
-            let req = support::build(
-                "POST",
-                "/webhooks/github",
-                BODY,
-                &[("x-hub-signature-256", &signature), (DELAY_HEADER, "800")],
-                &addr.to_string(),
-            );
-            support::send(stream, req).await
-        })
-    };
+    let in_flight = spawn_slow_post(&hookwall, SECRET_A, 800);
     eventually(5.0, "the slow request to reach the upstream", || {
         upstream.hits() == 1
     })
     .await;
 
-    dir.write(
-        "hookwall.toml",
-        &format!(
-            "{}{}{}",
-            server(""),
-            github_route("github", "/webhooks/github", &origin, FILE_B, ""),
-            github_route("new", "/webhooks/new", &origin, FILE_A, ""),
-        ),
+    write_config(
+        &dir,
+        &routes_config(&[&github_and_new(&origin, FILE_B, FILE_A)]),
     );
     assert!(hookwall.reload(), "a valid config reloads");
     assert!(
@@ -397,29 +244,11 @@ async fn reload_swaps_secret_and_adds_route_without_failing_the_request_in_fligh
         "the slow request is still in flight"
     );
 
-    let old = hookwall
-        .post(
-            "/webhooks/github",
-            b"after",
-            &[("x-hub-signature-256", &sig(SECRET_A, b"after"))],
-        )
-        .await;
+    let old = post_signed(&hookwall, GITHUB, SECRET_A, b"after").await;
     assert_eq!(old.status(), 401, "the old secret no longer verifies");
-    let new = hookwall
-        .post(
-            "/webhooks/github",
-            b"after-b",
-            &[("x-hub-signature-256", &sig(SECRET_B, b"after-b"))],
-        )
-        .await;
+    let new = post_signed(&hookwall, GITHUB, SECRET_B, b"after-b").await;
     assert_eq!(new.status(), 200, "the new secret verifies");
-    let added = hookwall
-        .post(
-            "/webhooks/new",
-            b"added",
-            &[("x-hub-signature-256", &sig(SECRET_A, b"added"))],
-        )
-        .await;
+    let added = post_signed(&hookwall, "/webhooks/new", SECRET_A, b"added").await;
     assert_eq!(added.status(), 200, "the new route serves");
 
     let res = within(5.0, "the request in flight", in_flight)
@@ -436,183 +265,88 @@ async fn reload_swaps_secret_and_adds_route_without_failing_the_request_in_fligh
     assert_eq!(
         seen,
         [
-            (
-                "/webhooks/github".into(),
-                String::from_utf8_lossy(BODY).into()
-            ),
-            ("/webhooks/github".into(), "after-b".into()),
+            (GITHUB.into(), String::from_utf8_lossy(BODY).into()),
+            (GITHUB.into(), "after-b".into()),
             ("/webhooks/new".into(), "added".into()),
         ]
     );
     let scrape = hookwall.scrape().await;
-    assert_eq!(
-        scrape.family("hookwall_config_reloads_total"),
-        expect(&[(&[("result", "ok")], 1.0)])
-    );
+    assert_eq!(reloads(&scrape), expect(&[(&[("result", "ok")], 1.0)]));
 }
 
 #[tokio::test]
 async fn a_broken_reload_keeps_the_old_config_and_is_counted() {
     let upstream = Upstream::start().await;
-    let dir = TempDir::new();
-    dir.write_secrets();
-    let origin = format!("http://{}", upstream.addr);
-    let good = format!(
-        "{}{}",
-        server(""),
-        github_route("github", "/webhooks/github", &origin, FILE_A, "")
-    );
-    let config = dir.write("hookwall.toml", &good);
-    let hookwall = Hookwall::start(&config).await;
+    let origin = http_origin(upstream.addr);
+    let (dir, hookwall) = start_github(&origin, "").await;
 
     // A syntax error, then a valid file whose new secret file does not exist.
-    dir.write("hookwall.toml", &format!("{good}\n[[route]\n"));
+    write_config(&dir, &format!("{}\n[[route]\n", github_config(&origin, "")));
     assert!(!hookwall.reload());
-    dir.write(
-        "hookwall.toml",
-        &format!(
-            "{}{}{}",
-            server(""),
-            github_route(
-                "github",
-                "/webhooks/github",
-                &origin,
-                r#"{ file = "missing.secret" }"#,
-                ""
-            ),
-            github_route("new", "/webhooks/new", &origin, FILE_A, ""),
-        ),
+    let missing = r#"{ file = "missing.secret" }"#;
+    write_config(
+        &dir,
+        &routes_config(&[&github_and_new(&origin, missing, FILE_A)]),
     );
     assert!(!hookwall.reload());
 
-    let res = hookwall
-        .post(
-            "/webhooks/github",
-            BODY,
-            &[("x-hub-signature-256", &sig(SECRET_A, BODY))],
-        )
-        .await;
+    let res = post_signed(&hookwall, GITHUB, SECRET_A, BODY).await;
     assert_eq!(res.status(), 200, "the old config keeps serving");
-    let res = hookwall
-        .post(
-            "/webhooks/new",
-            BODY,
-            &[("x-hub-signature-256", &sig(SECRET_A, BODY))],
-        )
-        .await;
+    let res = post_signed(&hookwall, "/webhooks/new", SECRET_A, BODY).await;
     assert_eq!(res.status(), 404, "nothing of the broken config applies");
     assert_eq!(upstream.hits(), 1);
-    assert_eq!(upstream.last().uri, "/webhooks/github");
+    assert_eq!(upstream.last().uri, GITHUB);
 
     let scrape = hookwall.scrape().await;
-    assert_eq!(
-        scrape.family("hookwall_config_reloads_total"),
-        expect(&[(&[("result", "error")], 2.0)])
-    );
+    assert_eq!(reloads(&scrape), expect(&[(&[("result", "error")], 2.0)]));
 }
 
 #[tokio::test]
 async fn sighup_reloads_the_real_binary_and_sigterm_stops_it() {
     let upstream = Upstream::start().await;
-    let dir = TempDir::new();
-    dir.write_secrets();
-    let origin = format!("http://{}", upstream.addr);
+    let dir = secrets_dir();
+    let origin = http_origin(upstream.addr);
     // Unix sockets for both listeners: no port to race for.
     let public = dir.join("hw.sock");
     let admin = dir.join("admin.sock");
     let head = format!(
-        "[server]\nlisten = \"unix:{}\"\nshutdown_timeout = \"2s\"\n\n[admin]\nlisten = \"unix:{}\"\n",
-        public.display(),
+        "{}\n[admin]\nlisten = \"unix:{}\"\n",
+        unix_server(&public),
         admin.display()
     );
-    let config = dir.write(
-        "hookwall.toml",
-        &format!(
-            "{head}{}",
-            github_route("github", "/webhooks/github", &origin, FILE_A, "")
-        ),
-    );
+    let config = write_config(&dir, &format!("{head}{}", github(&origin)));
     let mut hookwall = start_binary(&config, &public, &[]).await;
     wait_for_socket(&admin, 10.0, "hookwall's admin listener").await;
 
-    let signed_a = sig(SECRET_A, BODY);
-    let signed_b = sig(SECRET_B, BODY);
-    let res = post_unix(
-        &public,
-        "/webhooks/github",
-        BODY,
-        &[("x-hub-signature-256", &signed_a)],
-    )
-    .await;
+    let res = post_signed_unix(&public, GITHUB, SECRET_A, BODY).await;
     assert_eq!(res.status(), 200);
 
-    dir.write(
-        "hookwall.toml",
-        &format!(
-            "{head}{}{}",
-            github_route("github", "/webhooks/github", &origin, FILE_B, ""),
-            github_route("new", "/webhooks/new", &origin, FILE_B, ""),
-        ),
+    write_config(
+        &dir,
+        &format!("{head}{}", github_and_new(&origin, FILE_B, FILE_B)),
     );
     hookwall.signal("HUP");
-    eventually(10.0, "the \"config reloaded\" log line", || {
-        hookwall
-            .stderr()
-            .iter()
-            .any(|l| l.contains("config reloaded"))
-    })
-    .await;
-    let line = hookwall
-        .stderr()
-        .into_iter()
-        .find(|l| l.contains("config reloaded"))
-        .unwrap();
+    let line = hookwall.wait_for_line(10.0, "config reloaded").await;
     assert!(line.contains("routes=2"), "{line}");
 
-    let res = post_unix(
-        &public,
-        "/webhooks/github",
-        BODY,
-        &[("x-hub-signature-256", &signed_a)],
-    )
-    .await;
+    let res = post_signed_unix(&public, GITHUB, SECRET_A, BODY).await;
     assert_eq!(res.status(), 401, "the old secret is gone");
     // Another delivery: replay protection keys on the signed message, so BODY again, even
     // signed with the new secret, would be a duplicate of the first.
-    let res = post_unix(
-        &public,
-        "/webhooks/github",
-        b"after reload",
-        &[("x-hub-signature-256", &sig(SECRET_B, b"after reload"))],
-    )
-    .await;
+    let res = post_signed_unix(&public, GITHUB, SECRET_B, b"after reload").await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.header("x-hookwall-duplicate"), None);
-    let res = post_unix(
-        &public,
-        "/webhooks/new",
-        BODY,
-        &[("x-hub-signature-256", &signed_b)],
-    )
-    .await;
+    let res = post_signed_unix(&public, "/webhooks/new", SECRET_B, BODY).await;
     assert_eq!(res.status(), 200);
     let uris: Vec<String> = upstream.seen().into_iter().map(|s| s.uri).collect();
-    assert_eq!(
-        uris,
-        ["/webhooks/github", "/webhooks/github", "/webhooks/new"]
-    );
+    assert_eq!(uris, [GITHUB, GITHUB, "/webhooks/new"]);
     // Unix peers get no X-Forwarded-For.
     assert_eq!(upstream.last().header("x-forwarded-for"), None);
 
     // The binary's own admin listener counts the reload.
-    let stream = tokio::net::UnixStream::connect(&admin).await.unwrap();
-    let req = support::build("GET", "/metrics", b"", &[], "admin");
-    let metrics = within(5.0, "/metrics", support::send(stream, req)).await;
+    let metrics = request_unix(&admin, "GET", "/metrics", b"", &[]).await;
     let scrape = Scrape::parse(&metrics.text());
-    assert_eq!(
-        scrape.family("hookwall_config_reloads_total"),
-        expect(&[(&[("result", "ok")], 1.0)])
-    );
+    assert_eq!(reloads(&scrape), expect(&[(&[("result", "ok")], 1.0)]));
 
     hookwall.signal("TERM");
     let status = hookwall.wait(10.0).await;
@@ -632,51 +366,34 @@ async fn sighup_reloads_the_real_binary_and_sigterm_stops_it() {
 #[tokio::test]
 async fn shadow_mode_forwards_unverified_requests_unmarked_and_counts_them() {
     let upstream = Upstream::start().await;
-    let dir = TempDir::new();
-    dir.write_secrets();
-    let config = dir.write(
-        "hookwall.toml",
-        &format!(
-            "{}{}",
-            server(""),
-            github_route(
-                "github",
-                "/webhooks/github",
-                &format!("http://{}", upstream.addr),
-                FILE_A,
-                "enforce = false"
-            )
-        ),
+    let shadow = github_route(
+        "github",
+        GITHUB,
+        &http_origin(upstream.addr),
+        FILE_A,
+        "enforce = false",
     );
-    let hookwall = Hookwall::start(&config).await;
+    let (_dir, hookwall) = start_text(&routes_config(&[&shadow])).await;
 
-    let res = hookwall.post("/webhooks/github", b"unsigned", &[]).await;
+    let res = hookwall.post(GITHUB, b"unsigned", &[]).await;
     assert_eq!(
         res.status(),
         200,
         "shadow mode forwards an unsigned request"
     );
+    let forged = github_signature("a-wrong-secret-value", b"forged");
     let res = hookwall
         .post(
-            "/webhooks/github",
+            GITHUB,
             b"forged",
             &[
-                (
-                    "x-hub-signature-256",
-                    &sig("a-wrong-secret-value", b"forged"),
-                ),
+                ("x-hub-signature-256", &forged),
                 ("x-hookwall-verified", "github"),
             ],
         )
         .await;
     assert_eq!(res.status(), 200);
-    let res = hookwall
-        .post(
-            "/webhooks/github",
-            b"signed",
-            &[("x-hub-signature-256", &sig(SECRET_A, b"signed"))],
-        )
-        .await;
+    let res = post_signed(&hookwall, GITHUB, SECRET_A, b"signed").await;
     assert_eq!(res.status(), 200);
 
     let seen = upstream.seen();
@@ -693,22 +410,12 @@ async fn shadow_mode_forwards_unverified_requests_unmarked_and_counts_them() {
     assert_eq!(seen[2].header("x-hookwall-verified"), Some("github"));
 
     let scrape = hookwall.scrape().await;
-    let row = |outcome: &'static str, reason: &'static str| {
-        [
-            ("route", "github"),
-            ("provider", "github"),
-            ("outcome", outcome),
-            ("reason", reason),
-        ]
-    };
-    assert_eq!(
-        scrape.family("hookwall_requests_total"),
-        expect(&[
-            (&row("shadow", "missing_signature"), 1.0),
-            (&row("shadow", "signature_mismatch"), 1.0),
-            (&row("forwarded", ""), 1.0),
-        ])
-    );
+    let requests = expect(&[
+        (&github_row("shadow", "missing_signature"), 1.0),
+        (&github_row("shadow", "signature_mismatch"), 1.0),
+        (&github_row("forwarded", ""), 1.0),
+    ]);
+    assert_eq!(scrape.family("hookwall_requests_total"), requests);
     assert_eq!(
         scrape.family("hookwall_upstream_responses_total"),
         expect(&[(&[("route", "github"), ("code", "200")], 3.0)])
@@ -721,40 +428,19 @@ async fn shadow_mode_forwards_unverified_requests_unmarked_and_counts_them() {
 
 #[tokio::test]
 async fn check_says_which_routes_are_in_shadow_mode() {
-    let dir = TempDir::new();
-    dir.write_secrets();
-    let config = dir.write(
-        "hookwall.toml",
-        &format!(
-            "{}{}{}",
-            server(""),
-            github_route(
-                "trial",
-                "/webhooks/trial",
-                "http://127.0.0.1:5000",
-                FILE_A,
-                "enforce = false"
-            ),
-            github_route(
-                "github",
-                "/webhooks/github",
-                "http://127.0.0.1:5000",
-                FILE_A,
-                ""
-            ),
-        ),
+    let dir = secrets_dir();
+    let upstream = "http://127.0.0.1:5000";
+    let trial = github_route(
+        "trial",
+        "/webhooks/trial",
+        upstream,
+        FILE_A,
+        "enforce = false",
     );
-    let out = within(
-        10.0,
-        "hookwall check",
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_hookwall"))
-            .arg("check")
-            .arg("--config")
-            .arg(&config)
-            .output(),
-    )
-    .await
-    .unwrap();
+    let config = write_config(&dir, &routes_config(&[&trial, &github(upstream)]));
+    let out = within(10.0, "hookwall check", cli("check", &config).output())
+        .await
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -778,35 +464,15 @@ async fn check_says_which_routes_are_in_shadow_mode() {
 
 #[tokio::test]
 async fn gunicorn_on_a_unix_socket_gets_only_verified_requests() {
-    let dir = TempDir::new();
-    dir.write_secrets();
+    let dir = secrets_dir();
     let app = dir.join("app.sock");
     let _gunicorn = start_gunicorn(&app).await;
-    let config = dir.write(
-        "hookwall.toml",
-        &format!(
-            "{}{}",
-            server(""),
-            github_route(
-                "github",
-                "/webhooks/github",
-                &format!("unix:{}", app.display()),
-                FILE_A,
-                ""
-            )
-        ),
-    );
-    let hookwall = Hookwall::start(&config).await;
+    let origin = format!("unix:{}", app.display());
+    let hookwall = start(&dir, &github_config(&origin, "")).await;
 
-    let res = hookwall.post("/webhooks/github", BODY, &[]).await;
+    let res = hookwall.post(GITHUB, BODY, &[]).await;
     assert_eq!(res.status(), 401);
-    let res = hookwall
-        .post(
-            "/webhooks/github",
-            BODY,
-            &[("x-hub-signature-256", &sig(SECRET_B, BODY))],
-        )
-        .await;
+    let res = post_signed(&hookwall, GITHUB, SECRET_B, BODY).await;
     assert_eq!(res.status(), 401);
     assert_eq!(
         flask_count(&app).await,
@@ -819,7 +485,7 @@ async fn gunicorn_on_a_unix_socket_gets_only_verified_requests() {
             "/webhooks/github?delivery=1",
             BODY,
             &[
-                ("x-hub-signature-256", &sig(SECRET_A, BODY)),
+                ("x-hub-signature-256", &github_signature(SECRET_A, BODY)),
                 ("content-type", "application/json"),
             ],
         )
@@ -846,40 +512,23 @@ async fn gunicorn_on_a_unix_socket_gets_only_verified_requests() {
 #[tokio::test]
 async fn unix_socket_listener_serves_and_removes_its_socket_on_shutdown() {
     let upstream = Upstream::start().await;
-    let dir = TempDir::new();
-    dir.write_secrets();
+    let dir = secrets_dir();
     let socket = dir.join("hw.sock");
     // A leftover socket file from a process that is gone is replaced.
     drop(std::os::unix::net::UnixListener::bind(&socket).unwrap());
     assert!(socket.exists());
-    let config = dir.write(
-        "hookwall.toml",
-        &format!(
-            "[server]\nlisten = \"unix:{}\"\nshutdown_timeout = \"2s\"\n{}",
-            socket.display(),
-            github_route(
-                "github",
-                "/webhooks/github",
-                &format!("http://{}", upstream.addr),
-                FILE_A,
-                ""
-            )
-        ),
+    let config = write_config(
+        &dir,
+        &unix_github_config(&socket, &http_origin(upstream.addr)),
     );
-    let mut hookwall = Hookwall::start(&config).await;
-    assert!(hookwall.addr.is_none());
+    let mut hookwall = Hookwall::from_file(&config).await;
+    assert!(hookwall.local_addr().is_none());
     let listen = hookwall::config::load(&config).unwrap().server.listen;
     assert_eq!(listen, Listen::Unix(socket.clone()));
 
-    let res = post_unix(
-        &socket,
-        "/webhooks/github",
-        BODY,
-        &[("x-hub-signature-256", &sig(SECRET_A, BODY))],
-    )
-    .await;
+    let res = post_signed_unix(&socket, GITHUB, SECRET_A, BODY).await;
     assert_eq!(res.status(), 200);
-    let res = post_unix(&socket, "/webhooks/github", b"unsigned", &[]).await;
+    let res = post_unix(&socket, GITHUB, b"unsigned", &[]).await;
     assert_eq!(res.status(), 401);
     let seen = upstream.seen();
     assert_eq!(seen.len(), 1);
@@ -893,7 +542,7 @@ async fn unix_socket_listener_serves_and_removes_its_socket_on_shutdown() {
     );
     assert_eq!(seen[0].header("host"), Some("hookwall.sock"));
 
-    hookwall.shutdown().await;
+    hookwall.stop().await;
     assert!(
         !socket.exists(),
         "the socket file is removed after shutdown"
@@ -906,45 +555,15 @@ async fn unix_socket_listener_serves_and_removes_its_socket_on_shutdown() {
 
 #[tokio::test]
 async fn tls_listener_serves_trusting_clients_refuses_others_and_reloads_its_certificate() {
-    let upstream = Upstream::start().await;
-    let ca = TestCa::new("hookwall test CA");
-    let first = ca.leaf(&["localhost", "127.0.0.1"]);
-    let dir = TempDir::new();
-    dir.write_secrets();
-    dir.write("cert.pem", &first.cert_pem);
-    dir.write("key.pem", &first.key_pem);
-    let config = dir.write(
-        "hookwall.toml",
-        &format!(
-            "{}{}",
-            server("[server.tls]\ncert = \"cert.pem\"\nkey = \"key.pem\"\n"),
-            github_route(
-                "github",
-                "/webhooks/github",
-                &format!("http://{}", upstream.addr),
-                FILE_A,
-                ""
-            )
-        ),
-    );
-    let hookwall = Hookwall::start(&config).await;
+    let tls = TlsSetup::new().await;
+    let hookwall = tls.start(TLS).await;
     let addr = hookwall.addr();
 
-    let stream = tls_connect(&ca.client(), addr).await.unwrap();
     assert_eq!(
-        stream.get_ref().1.peer_certificates().unwrap()[0],
-        first.der
+        post_tls(&tls.ca.client(), addr, BODY).await,
+        (200, tls.leaf.der.clone())
     );
-    let req = support::build(
-        "POST",
-        "/webhooks/github",
-        BODY,
-        &[("x-hub-signature-256", &sig(SECRET_A, BODY))],
-        "localhost",
-    );
-    let res = within(5.0, "an answer over TLS", support::send(stream, req)).await;
-    assert_eq!(res.status(), 200);
-    let seen = upstream.only_one();
+    let seen = tls.upstream.only();
     assert_eq!(seen.header("x-forwarded-proto"), Some("https"));
     assert_eq!(seen.header("x-hookwall-verified"), Some("github"));
     assert_eq!(seen.body, BODY);
@@ -959,123 +578,57 @@ async fn tls_listener_serves_trusting_clients_refuses_others_and_reloads_its_cer
         "unexpected handshake error: {err}"
     );
     // Plain HTTP on the TLS port gets no HTTP answer.
-    let mut plain = TcpStream::connect(addr).await.unwrap();
-    plain
-        .write_all(&raw_request("/webhooks/github", BODY, &[]))
-        .await
-        .unwrap();
     assert_eq!(
-        within(
-            5.0,
-            "the plain connection to end",
-            read_response(&mut plain)
-        )
-        .await,
+        plain_answer(addr, &raw_request(GITHUB, BODY, &[])).await,
         None
     );
-    assert_eq!(upstream.hits(), 1);
+    assert_eq!(tls.upstream.hits(), 1);
 
     // A renewed certificate (same paths, new contents) applies to new connections after a
     // reload; a connection made before keeps working.
-    let held = tls_connect(&ca.client(), addr).await.unwrap();
-    let second = ca.leaf(&["localhost", "127.0.0.1", "renewed.hookwall.test"]);
-    dir.write("cert.pem", &second.cert_pem);
-    dir.write("key.pem", &second.key_pem);
+    let held = tls_connect(&tls.ca.client(), addr).await.unwrap();
+    let second = tls
+        .ca
+        .leaf(&["localhost", "127.0.0.1", "renewed.hookwall.test"]);
+    install_leaf(&tls.dir, &second);
     assert!(hookwall.reload());
-    let stream = tls_connect(&ca.client(), addr).await.unwrap();
     assert_eq!(
-        stream.get_ref().1.peer_certificates().unwrap()[0],
-        second.der
+        post_tls(&tls.ca.client(), addr, b"renewed").await,
+        (200, second.der.clone())
     );
-    assert_ne!(first.der, second.der);
-    let req = support::build(
-        "POST",
-        "/webhooks/github",
-        b"renewed",
-        &[("x-hub-signature-256", &sig(SECRET_A, b"renewed"))],
-        "localhost",
-    );
-    let res = within(
-        5.0,
-        "an answer with the new certificate",
-        support::send(stream, req),
-    )
-    .await;
-    assert_eq!(res.status(), 200);
-    assert_eq!(held.get_ref().1.peer_certificates().unwrap()[0], first.der);
-    let req = support::build(
-        "POST",
-        "/webhooks/github",
-        b"held",
-        &[("x-hub-signature-256", &sig(SECRET_A, b"held"))],
-        "localhost",
-    );
-    let res = within(
-        5.0,
-        "an answer on the older connection",
-        support::send(held, req),
-    )
-    .await;
-    assert_eq!(res.status(), 200);
-    let bodies: Vec<_> = upstream.seen().into_iter().map(|s| s.body).collect();
-    assert_eq!(bodies, [BODY, b"renewed", b"held"]);
+    assert_ne!(tls.leaf.der, second.der);
+    assert_eq!(peer_cert(&held), tls.leaf.der);
+    assert_eq!(post_tls_on(held, b"held").await.status(), 200);
+    assert_eq!(tls.upstream.bodies(), [BODY, b"renewed", b"held"]);
 }
 
 #[tokio::test]
 async fn https_upstream_is_verified_against_upstream_ca_and_refused_without_it() {
     let ca = TestCa::new("upstream test CA");
     let leaf = ca.leaf(&["127.0.0.1", "localhost"]);
-    let upstream = Upstream::start_with(
-        Behaviour {
-            status: http::StatusCode::OK,
-            body: "tls upstream ok\n",
-        },
-        Some(support::acceptor(&leaf)),
-    )
-    .await;
-    let dir = TempDir::new();
-    dir.write_secrets();
+    let tls_upstream = Behaviour {
+        body: "tls upstream ok\n",
+        ..Behaviour::default()
+    };
+    let upstream = Upstream::start_tls(tls_upstream, Some(leaf.acceptor())).await;
+    let dir = secrets_dir();
     dir.write("upstream-ca.pem", &ca.pem());
     let origin = format!("https://{}", upstream.addr);
-    let config = dir.write(
-        "hookwall.toml",
-        &format!(
-            "{}{}{}",
-            server(""),
-            github_route(
-                "trusted",
-                "/webhooks/trusted",
-                &origin,
-                FILE_A,
-                "upstream_ca = \"upstream-ca.pem\""
-            ),
-            github_route("platform", "/webhooks/platform", &origin, FILE_A, ""),
-        ),
-    );
-    let hookwall = Hookwall::start(&config).await;
+    let ca_file = "upstream_ca = \"upstream-ca.pem\"";
+    let trusted = github_route("trusted", "/webhooks/trusted", &origin, FILE_A, ca_file);
+    let platform = github_route("platform", "/webhooks/platform", &origin, FILE_A, "");
+    let hookwall = start(&dir, &routes_config(&[&trusted, &platform])).await;
 
-    let res = hookwall
-        .post(
-            "/webhooks/trusted",
-            BODY,
-            &[("x-hub-signature-256", &sig(SECRET_A, BODY))],
-        )
-        .await;
+    let res = post_signed(&hookwall, "/webhooks/trusted", SECRET_A, BODY).await;
     assert_eq!(res.status(), 200, "{}", res.text());
     assert_eq!(res.text(), "tls upstream ok\n");
-    let seen = upstream.only_one();
+    let seen = upstream.only();
     assert_eq!(seen.uri, "/webhooks/trusted");
     assert_eq!(seen.body, BODY);
     assert_eq!(seen.header("x-hookwall-verified"), Some("github"));
 
     // The platform's roots do not hold the test CA: the certificate is not trusted.
-    let res = hookwall
-        .post(
-            "/webhooks/platform",
-            BODY,
-            &[("x-hub-signature-256", &sig(SECRET_A, BODY))],
-        )
-        .await;
+    let res = post_signed(&hookwall, "/webhooks/platform", SECRET_A, BODY).await;
     assert_eq!(res.status(), 502);
     assert_eq!(res.text(), "bad gateway\n");
     assert_eq!(
@@ -1084,17 +637,15 @@ async fn https_upstream_is_verified_against_upstream_ca_and_refused_without_it()
         "no request crossed an untrusted TLS session"
     );
 
-    let scrape = Scrape::parse(&hookwall.proxy.metrics().encode());
+    let scrape = Scrape::parse(&hookwall.proxy().metrics().encode());
+    let unreachable = request_labels(
+        "platform",
+        "github",
+        "upstream_error",
+        "upstream_unreachable",
+    );
     assert_eq!(
-        scrape.get(
-            "hookwall_requests_total",
-            &[
-                ("route", "platform"),
-                ("provider", "github"),
-                ("outcome", "upstream_error"),
-                ("reason", "upstream_unreachable"),
-            ]
-        ),
+        scrape.get("hookwall_requests_total", &unreachable),
         Some(1.0)
     );
 }
@@ -1106,45 +657,23 @@ async fn https_upstream_is_verified_against_upstream_ca_and_refused_without_it()
 #[tokio::test]
 async fn max_connections_holds_the_third_connection_until_one_closes() {
     let upstream = Upstream::start().await;
-    let dir = TempDir::new();
-    dir.write_secrets();
-    let config = dir.write(
-        "hookwall.toml",
-        &format!(
-            "{}{}",
-            server("max_connections = 2"),
-            github_route(
-                "github",
-                "/webhooks/github",
-                &format!("http://{}", upstream.addr),
-                FILE_A,
-                ""
-            )
-        ),
-    );
-    let hookwall = Hookwall::start(&config).await;
-    let request = |body: &str| {
-        raw_request(
-            "/webhooks/github",
-            body.as_bytes(),
-            &[("x-hub-signature-256", &sig(SECRET_A, body.as_bytes()))],
-        )
-    };
+    let (_dir, hookwall) = start_github(&http_origin(upstream.addr), "max_connections = 2").await;
 
-    let mut first = TcpStream::connect(hookwall.addr()).await.unwrap();
-    let mut second = TcpStream::connect(hookwall.addr()).await.unwrap();
-    assert_eq!(exchange(&mut first, &request("one")).await.0, 200);
-    assert_eq!(exchange(&mut second, &request("two")).await.0, 200);
+    let mut first = hookwall.connect().await;
+    let mut second = hookwall.connect().await;
+    assert_eq!(exchange(&mut first, &raw_signed(b"one", &[])).await.0, 200);
+    assert_eq!(exchange(&mut second, &raw_signed(b"two", &[])).await.0, 200);
 
     // The kernel completes the third connection, but hookwall does not serve it.
-    let mut third = TcpStream::connect(hookwall.addr()).await.unwrap();
-    third.write_all(&request("three")).await.unwrap();
+    let mut third = hookwall.connect().await;
+    third.write_all(&raw_signed(b"three", &[])).await.unwrap();
     let early = tokio::time::timeout(Duration::from_millis(700), read_response(&mut third)).await;
     assert!(early.is_err(), "served beyond max_connections: {early:?}");
     assert_eq!(upstream.hits(), 2);
 
     // The held connections still work.
-    assert_eq!(exchange(&mut second, &request("two again")).await.0, 200);
+    let again = exchange(&mut second, &raw_signed(b"two again", &[])).await;
+    assert_eq!(again.0, 200);
 
     drop(first);
     let started = Instant::now();
@@ -1157,69 +686,43 @@ async fn max_connections_holds_the_third_connection_until_one_closes() {
     .expect("an answer");
     assert_eq!(answer.0, 200);
     assert!(started.elapsed() < Duration::from_secs(2));
-    let bodies: Vec<_> = upstream.seen().into_iter().map(|s| s.body).collect();
-    assert_eq!(bodies, [&b"one"[..], b"two", b"two again", b"three"]);
+    assert_eq!(
+        upstream.bodies(),
+        [&b"one"[..], b"two", b"two again", b"three"]
+    );
 }
 
 #[tokio::test]
 async fn keepalive_timeout_closes_idle_connections_but_not_busy_ones() {
     let upstream = Upstream::start().await;
-    let dir = TempDir::new();
-    dir.write_secrets();
-    let config = dir.write(
-        "hookwall.toml",
-        &format!(
-            "{}{}",
-            server("keepalive_timeout = \"300ms\""),
-            github_route(
-                "github",
-                "/webhooks/github",
-                &format!("http://{}", upstream.addr),
-                FILE_A,
-                ""
-            )
-        ),
-    );
-    let hookwall = Hookwall::start(&config).await;
-    let signed = |body: &str, extra: &[(&str, &str)]| {
-        let signature = sig(SECRET_A, body.as_bytes());
-        let mut headers = vec![("x-hub-signature-256", signature.as_str())];
-        headers.extend_from_slice(extra);
-        raw_request("/webhooks/github", body.as_bytes(), &headers)
-    };
+    let (_dir, hookwall) =
+        start_github(&http_origin(upstream.addr), "keepalive_timeout = \"300ms\"").await;
 
     // Idle after a request: closed after about the keep-alive timeout.
-    let mut idle = TcpStream::connect(hookwall.addr()).await.unwrap();
-    assert_eq!(exchange(&mut idle, &signed("idle", &[])).await.0, 200);
-    let since = Instant::now();
-    assert!(
-        closes_within(&mut idle, 3.0).await,
-        "an idle keep-alive connection is closed"
-    );
-    let after = since.elapsed();
-    assert!(
-        after >= Duration::from_millis(200),
-        "closed too early: {after:?}"
-    );
+    let mut idle = hookwall.connect().await;
+    assert_eq!(exchange(&mut idle, &raw_signed(b"idle", &[])).await.0, 200);
+    let idle_close = "an idle keep-alive connection is closed";
+    assert_closes_not_before(&mut idle, Duration::from_millis(200), idle_close).await;
 
     // Busy: a request waiting 1.2 s on the upstream, four times the timeout, completes; the
     // connection then serves another request before going idle.
-    let mut busy = TcpStream::connect(hookwall.addr()).await.unwrap();
+    let mut busy = hookwall.connect().await;
     let since = Instant::now();
-    let (status, body) = exchange(&mut busy, &signed("slow", &[(DELAY_HEADER, "1200")])).await;
+    let slow = raw_signed(b"slow", &[(DELAY_HEADER, "1200")]);
+    let (status, body) = exchange(&mut busy, &slow).await;
     assert_eq!((status, body.as_str()), (200, "upstream ok\n"));
     assert!(since.elapsed() >= Duration::from_millis(1200));
-    assert_eq!(exchange(&mut busy, &signed("next", &[])).await.0, 200);
-    assert!(closes_within(&mut busy, 3.0).await);
+    assert_eq!(exchange(&mut busy, &raw_signed(b"next", &[])).await.0, 200);
+    assert!(closed_after(&mut busy, 3.0).await.is_some());
 
-    let bodies: Vec<_> = upstream.seen().into_iter().map(|s| s.body).collect();
-    assert_eq!(bodies, [&b"idle"[..], b"slow", b"next"]);
+    assert_eq!(upstream.bodies(), [&b"idle"[..], b"slow", b"next"]);
 }
 
 // ---------------------------------------------------------------------------------------
 // Request ids
 // ---------------------------------------------------------------------------------------
 
+/// Whether `id` looks like one hookwall generated: 32 lowercase hex digits.
 fn is_generated_id(id: &str) -> bool {
     id.len() == 32
         && id
@@ -1231,22 +734,11 @@ fn is_generated_id(id: &str) -> bool {
 async fn request_ids_are_kept_when_well_formed_else_generated_and_logged() {
     // The real binary, for its real log lines (JSON, one object per line on stderr).
     let upstream = Upstream::start().await;
-    let dir = TempDir::new();
-    dir.write_secrets();
+    let dir = secrets_dir();
     let socket = dir.join("hw.sock");
-    let config = dir.write(
-        "hookwall.toml",
-        &format!(
-            "[server]\nlisten = \"unix:{}\"\nshutdown_timeout = \"2s\"\n{}",
-            socket.display(),
-            github_route(
-                "github",
-                "/webhooks/github",
-                &format!("http://{}", upstream.addr),
-                FILE_A,
-                ""
-            )
-        ),
+    let config = write_config(
+        &dir,
+        &unix_github_config(&socket, &http_origin(upstream.addr)),
     );
     let hookwall = start_binary(&config, &socket, &["--log-format", "json"]).await;
     // Each request has a body of its own: an identical signed copy would be a duplicate
@@ -1257,12 +749,12 @@ async fn request_ids_are_kept_when_well_formed_else_generated_and_logged() {
         let body = format!(r#"{{"delivery":{}}}"#, sent.get());
         let socket = &socket;
         async move {
-            let signature = sig(SECRET_A, body.as_bytes());
+            let signature = github_signature(SECRET_A, body.as_bytes());
             let mut headers = vec![("x-hub-signature-256", signature.as_str())];
             if let Some(id) = id {
                 headers.push(("x-request-id", id));
             }
-            post_unix(socket, "/webhooks/github", body.as_bytes(), &headers).await
+            post_unix(socket, GITHUB, body.as_bytes(), &headers).await
         }
     };
 
@@ -1300,13 +792,7 @@ async fn request_ids_are_kept_when_well_formed_else_generated_and_logged() {
     assert_eq!(unique.len(), generated.len(), "ids repeat: {generated:?}");
 
     // A rejected request gets an id too, and the upstream never sees it.
-    let res = post_unix(
-        &socket,
-        "/webhooks/github",
-        BODY,
-        &[("x-request-id", "rejected-1")],
-    )
-    .await;
+    let res = post_unix(&socket, GITHUB, BODY, &[("x-request-id", "rejected-1")]).await;
     assert_eq!(res.status(), 401);
     assert_eq!(res.header("x-request-id"), Some("rejected-1"));
     assert_eq!(upstream.hits(), 6);
@@ -1348,29 +834,11 @@ async fn request_ids_are_kept_when_well_formed_else_generated_and_logged() {
 // Regressions for the fixes from review
 // ---------------------------------------------------------------------------------------
 
-/// A GitHub route in front of `upstream`, with `extra` in `[server]`.
-fn github_config(dir: &TempDir, upstream: std::net::SocketAddr, extra: &str) -> std::path::PathBuf {
-    dir.write(
-        "hookwall.toml",
-        &format!(
-            "{}{}",
-            server(extra),
-            github_route(
-                "github",
-                "/webhooks/github",
-                &format!("http://{upstream}"),
-                FILE_A,
-                ""
-            )
-        ),
-    )
-}
-
 #[tokio::test]
 async fn keepalive_does_not_cut_a_response_body_that_pauses_then_closes_the_idle_connection() {
     // The upstream sends its head and half the body, waits four times the keep-alive
     // timeout, then sends the rest.
-    let upstream = support::ScriptedUpstream::start(
+    let upstream = ScriptedUpstream::start(
         vec![
             b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 10\r\n\r\nhello",
             b"world",
@@ -1378,21 +846,12 @@ async fn keepalive_does_not_cut_a_response_body_that_pauses_then_closes_the_idle
         Duration::from_millis(1200),
     )
     .await;
-    let dir = TempDir::new();
-    dir.write_secrets();
-    let config = github_config(&dir, upstream.addr, "keepalive_timeout = \"300ms\"");
-    let hookwall = Hookwall::start(&config).await;
+    let (_dir, hookwall) =
+        start_github(&http_origin(upstream.addr), "keepalive_timeout = \"300ms\"").await;
 
-    let mut stream = TcpStream::connect(hookwall.addr()).await.unwrap();
+    let mut stream = hookwall.connect().await;
     let since = Instant::now();
-    stream
-        .write_all(&raw_request(
-            "/webhooks/github",
-            BODY,
-            &[("x-hub-signature-256", &sig(SECRET_A, BODY))],
-        ))
-        .await
-        .unwrap();
+    stream.write_all(&raw_signed(BODY, &[])).await.unwrap();
     let answer = within(5.0, "the paused response", read_response(&mut stream)).await;
     let took = since.elapsed();
     assert_eq!(
@@ -1404,29 +863,20 @@ async fn keepalive_does_not_cut_a_response_body_that_pauses_then_closes_the_idle
     assert_eq!(upstream.bodies(), [BODY]);
 
     // With the body sent, the connection is idle: the keep-alive timeout closes it.
-    let done = Instant::now();
-    assert!(
-        closes_within(&mut stream, 3.0).await,
-        "the idle connection is closed after the body"
-    );
-    let idle = done.elapsed();
-    assert!(
-        idle >= Duration::from_millis(200),
-        "closed too early: {idle:?}"
-    );
+    let idle_close = "the idle connection is closed after the body";
+    assert_closes_not_before(&mut stream, Duration::from_millis(200), idle_close).await;
 }
 
 #[tokio::test]
 async fn http2_idle_connection_is_closed_despite_pings_but_not_with_a_request_in_flight() {
     let upstream = Upstream::start().await;
-    let dir = TempDir::new();
-    dir.write_secrets();
-    let config = github_config(&dir, upstream.addr, "keepalive_timeout = \"500ms\"");
-    let hookwall = Hookwall::start(&config).await;
+    let (_dir, hookwall) =
+        start_github(&http_origin(upstream.addr), "keepalive_timeout = \"500ms\"").await;
     let addr = hookwall.addr();
-    let uri = format!("http://{addr}/webhooks/github");
+    let uri = format!("http://{addr}{GITHUB}");
     let request = |body: &'static [u8], extra: Option<(&str, &str)>| {
-        let mut req = http::Request::post(&uri).header("x-hub-signature-256", sig(SECRET_A, body));
+        let mut req = http::Request::post(&uri)
+            .header("x-hub-signature-256", github_signature(SECRET_A, body));
         if let Some((k, v)) = extra {
             req = req.header(k, v);
         }
@@ -1435,7 +885,7 @@ async fn http2_idle_connection_is_closed_despite_pings_but_not_with_a_request_in
     };
 
     // One request, then idle; the client pings every 100 ms and answers hookwall's pings.
-    let (mut idle, idle_conn) = support::h2_connect(addr, Duration::from_millis(100)).await;
+    let (mut idle, idle_conn) = h2_connect(addr, Duration::from_millis(100)).await;
     let res = within(
         5.0,
         "an HTTP/2 answer",
@@ -1444,7 +894,7 @@ async fn http2_idle_connection_is_closed_despite_pings_but_not_with_a_request_in
     .await
     .unwrap();
     assert_eq!(res.version(), http::Version::HTTP_2);
-    assert_eq!(support::Reply::read(res).await.status(), 200);
+    assert_eq!(Reply::read(res).await.status(), 200);
     let since = Instant::now();
     let _ = within(
         3.0,
@@ -1460,7 +910,7 @@ async fn http2_idle_connection_is_closed_despite_pings_but_not_with_a_request_in
     assert!(idle.is_closed());
 
     // A request the upstream holds for three times the timeout is not cut.
-    let (mut busy, busy_conn) = support::h2_connect(addr, Duration::from_millis(100)).await;
+    let (mut busy, busy_conn) = h2_connect(addr, Duration::from_millis(100)).await;
     let since = Instant::now();
     let res = within(
         5.0,
@@ -1469,7 +919,7 @@ async fn http2_idle_connection_is_closed_despite_pings_but_not_with_a_request_in
     )
     .await
     .expect("the connection stays open while a request is in flight");
-    let res = support::Reply::read(res).await;
+    let res = Reply::read(res).await;
     assert_eq!((res.status(), res.text().as_str()), (200, "upstream ok\n"));
     assert!(since.elapsed() >= Duration::from_millis(1500));
     // Then it is idle, and closed in turn.
@@ -1481,157 +931,66 @@ async fn http2_idle_connection_is_closed_despite_pings_but_not_with_a_request_in
     .await;
     drop((idle, busy));
 
-    let bodies: Vec<_> = upstream.seen().into_iter().map(|s| s.body).collect();
-    assert_eq!(bodies, [&b"idle"[..], b"slow"]);
+    assert_eq!(upstream.bodies(), [&b"idle"[..], b"slow"]);
 }
 
 #[tokio::test]
 async fn reload_cannot_turn_tls_on_for_a_plain_listener() {
-    let upstream = Upstream::start().await;
-    let ca = TestCa::new("hookwall test CA");
-    let leaf = ca.leaf(&["localhost", "127.0.0.1"]);
-    let dir = TempDir::new();
-    dir.write_secrets();
-    dir.write("cert.pem", &leaf.cert_pem);
-    dir.write("key.pem", &leaf.key_pem);
-    let route = github_route(
-        "github",
-        "/webhooks/github",
-        &format!("http://{}", upstream.addr),
-        FILE_A,
-        "",
-    );
-    let config = dir.write("hookwall.toml", &format!("{}{route}", server("")));
-    let hookwall = Hookwall::start(&config).await;
+    let tls = TlsSetup::new().await;
+    let hookwall = tls.start("").await;
     let addr = hookwall.addr();
-    let post = |body: &'static [u8]| {
-        let hookwall = &hookwall;
-        async move {
-            let signature = sig(SECRET_A, body);
-            hookwall
-                .post(
-                    "/webhooks/github",
-                    body,
-                    &[("x-hub-signature-256", &signature)],
-                )
-                .await
-        }
-    };
     // Serving plain HTTP before the reload.
-    assert_eq!(post(b"before").await.status(), 200);
-
-    dir.write(
-        "hookwall.toml",
-        &format!(
-            "{}{route}",
-            server("[server.tls]\ncert = \"cert.pem\"\nkey = \"key.pem\"\n")
-        ),
+    assert_eq!(
+        post_signed(&hookwall, GITHUB, SECRET_A, b"before")
+            .await
+            .status(),
+        200
     );
+
+    write_config(&tls.dir, &github_config(&tls.origin, TLS));
     assert!(hookwall.reload(), "the config with TLS is valid");
 
     // New connections still speak plain HTTP, and say so upstream.
-    let res = post(b"after").await;
+    let res = post_signed(&hookwall, GITHUB, SECRET_A, b"after").await;
     assert_eq!(res.status(), 200, "{}", res.text());
     // A TLS client finds no TLS server.
     assert!(
-        tls_connect(&ca.client(), addr).await.is_err(),
+        tls_connect(&tls.ca.client(), addr).await.is_err(),
         "a plain listener does not start TLS after a reload"
     );
-    let seen = upstream.seen();
-    let seen: Vec<_> = seen
-        .iter()
-        .map(|s| (&s.body[..], s.header("x-forwarded-proto")))
-        .collect();
     assert_eq!(
-        seen,
+        bodies_and_proto(&tls.upstream.seen()),
         [(&b"before"[..], Some("http")), (b"after", Some("http"))]
     );
 }
 
 #[tokio::test]
 async fn reload_cannot_turn_tls_off_for_a_tls_listener() {
-    let upstream = Upstream::start().await;
-    let ca = TestCa::new("hookwall test CA");
-    let first = ca.leaf(&["localhost", "127.0.0.1"]);
-    let dir = TempDir::new();
-    dir.write_secrets();
-    dir.write("cert.pem", &first.cert_pem);
-    dir.write("key.pem", &first.key_pem);
-    let route = github_route(
-        "github",
-        "/webhooks/github",
-        &format!("http://{}", upstream.addr),
-        FILE_A,
-        "",
-    );
-    let config = dir.write(
-        "hookwall.toml",
-        &format!(
-            "{}{route}",
-            server("[server.tls]\ncert = \"cert.pem\"\nkey = \"key.pem\"\n")
-        ),
-    );
-    let hookwall = Hookwall::start(&config).await;
+    let tls = TlsSetup::new().await;
+    let hookwall = tls.start(TLS).await;
     let addr = hookwall.addr();
-    let connector = ca.client();
-    // A signed POST over a new TLS connection: the status, and the certificate presented.
-    let post_tls = |body: &'static [u8]| {
-        let connector = connector.clone();
-        async move {
-            let stream = tls_connect(&connector, addr)
-                .await
-                .expect("the listener speaks TLS");
-            let cert = stream.get_ref().1.peer_certificates().unwrap()[0].clone();
-            let req = support::build(
-                "POST",
-                "/webhooks/github",
-                body,
-                &[("x-hub-signature-256", &sig(SECRET_A, body))],
-                "localhost",
-            );
-            let res = within(5.0, "an answer over TLS", support::send(stream, req)).await;
-            (res.status(), cert)
-        }
-    };
+    let connector = tls.ca.client();
     // Serving TLS before the reload.
-    assert_eq!(post_tls(b"before").await, (200, first.der.clone()));
+    assert_eq!(
+        post_tls(&connector, addr, b"before").await,
+        (200, tls.leaf.der.clone())
+    );
 
-    dir.write("hookwall.toml", &format!("{}{route}", server("")));
+    write_config(&tls.dir, &github_config(&tls.origin, ""));
     // Other certificate files, which no config names now: the one from start stays in use.
-    let other = ca.leaf(&["localhost", "127.0.0.1"]);
-    dir.write("cert.pem", &other.cert_pem);
-    dir.write("key.pem", &other.key_pem);
+    install_leaf(&tls.dir, &tls.ca.leaf(&["localhost", "127.0.0.1"]));
     assert!(hookwall.reload(), "the config without TLS is valid");
 
     // New connections still need TLS, with the certificate from start.
-    assert_eq!(post_tls(b"after").await, (200, first.der.clone()));
+    assert_eq!(
+        post_tls(&connector, addr, b"after").await,
+        (200, tls.leaf.der.clone())
+    );
 
     // Plaintext gets no HTTP answer, and nothing goes upstream.
-    let mut plain = TcpStream::connect(addr).await.unwrap();
-    plain
-        .write_all(&raw_request(
-            "/webhooks/github",
-            b"plain",
-            &[("x-hub-signature-256", &sig(SECRET_A, b"plain"))],
-        ))
-        .await
-        .unwrap();
+    assert_eq!(plain_answer(addr, &raw_signed(b"plain", &[])).await, None);
     assert_eq!(
-        within(
-            5.0,
-            "the plain connection to end",
-            read_response(&mut plain)
-        )
-        .await,
-        None
-    );
-    let seen = upstream.seen();
-    let seen: Vec<_> = seen
-        .iter()
-        .map(|s| (&s.body[..], s.header("x-forwarded-proto")))
-        .collect();
-    assert_eq!(
-        seen,
+        bodies_and_proto(&tls.upstream.seen()),
         [(&b"before"[..], Some("https")), (b"after", Some("https"))]
     );
 }
@@ -1675,60 +1034,24 @@ async fn unix_listener_replaces_only_a_stale_socket() {
     assert!(!stale.exists(), "the listener removes its own socket");
 }
 
-/// The command that runs the hookwall binary on `config`, logging at info (the SIGHUP tests).
-fn binary_on(config: &std::path::Path) -> std::process::Command {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_hookwall"));
-    cmd.arg("--config")
-        .arg(config)
-        .args(["--log-level", "info"])
-        .env_remove("RUST_LOG");
-    cmd
-}
-
-/// A shell that waits for `socket` to appear, then sends `pid` SIGHUP `storm` times back to
-/// back (a few milliseconds' worth); it gives up if `pid` ends first.
-fn hup_as_soon_as(socket: &std::path::Path, pid: u32, storm: u32) -> support::Process {
-    support::shell(&format!(
-        "n=0\n\
-         while [ ! -S '{socket}' ]; do\n\
-           n=$((n+1)); [ $n -lt 500 ] || {{ n=0; kill -0 {pid} 2>/dev/null || exit 3; }}\n\
-         done\n\
-         i=0\n\
-         while [ $i -lt {storm} ] && kill -HUP {pid} 2>/dev/null; do i=$((i+1)); done\n\
-         [ $i -eq {storm} ] || exit 4\n",
-        socket = socket.display()
-    ))
-}
-
 #[tokio::test]
 async fn sighup_as_soon_as_the_socket_appears_reloads_and_never_kills() {
     let upstream = Upstream::start().await;
-    let dir = TempDir::new();
-    dir.write_secrets();
+    let dir = secrets_dir();
     for round in 0..10 {
         // A fresh socket path each round: one left by a killed round would be taken for
         // the listener.
         let socket = dir.join(&format!("hw{round}.sock"));
         let config = dir.write(
             &format!("hw{round}.toml"),
-            &format!(
-                "[server]\nlisten = \"unix:{}\"\nshutdown_timeout = \"2s\"\n{}",
-                socket.display(),
-                github_route(
-                    "github",
-                    "/webhooks/github",
-                    &format!("http://{}", upstream.addr),
-                    FILE_A,
-                    ""
-                )
-            ),
+            &unix_github_config(&socket, &http_origin(upstream.addr)),
         );
-        let mut process = support::Process::spawn(binary_on(&config));
+        let mut process = Process::spawn(binary_command(&config, &[]));
         let mut hups = hup_as_soon_as(&socket, process.pid(), 1000);
         let sent = hups.wait(10.0).await;
         // Let a signal's default action, had one been taken, show.
         tokio::time::sleep(Duration::from_millis(20)).await;
-        if let Some(status) = process.child.try_wait().unwrap() {
+        if let Some(status) = process.exited() {
             panic!(
                 "round {round}: SIGHUP right after the socket appeared ended hookwall ({status}):\n{}",
                 process.stderr().join("\n")
@@ -1739,23 +1062,11 @@ async fn sighup_as_soon_as_the_socket_appears_reloads_and_never_kills() {
             "round {round}: the signals were not all sent: {sent:?}"
         );
         // It caught them (a reload) and serves.
-        eventually(5.0, "a \"config reloaded\" log line", || {
-            process
-                .stderr()
-                .iter()
-                .any(|l| l.contains("config reloaded"))
-        })
-        .await;
+        process.wait_for_line(5.0, "config reloaded").await;
         let body = format!(r#"{{"round":{round}}}"#);
-        let res = post_unix(
-            &socket,
-            "/webhooks/github",
-            body.as_bytes(),
-            &[("x-hub-signature-256", &sig(SECRET_A, body.as_bytes()))],
-        )
-        .await;
+        let res = post_signed_unix(&socket, GITHUB, SECRET_A, body.as_bytes()).await;
         assert_eq!(res.status(), 200, "round {round}");
-        assert!(process.child.try_wait().unwrap().is_none());
+        assert!(process.exited().is_none());
     }
     assert_eq!(upstream.hits(), 10);
 }
@@ -1763,10 +1074,7 @@ async fn sighup_as_soon_as_the_socket_appears_reloads_and_never_kills() {
 #[tokio::test]
 async fn a_thousand_generated_request_ids_share_no_prefix() {
     let upstream = Upstream::start().await;
-    let dir = TempDir::new();
-    dir.write_secrets();
-    let config = github_config(&dir, upstream.addr, "");
-    let hookwall = Hookwall::start(&config).await;
+    let (_dir, hookwall) = start_github(&http_origin(upstream.addr), "").await;
     let addr = hookwall.addr();
     // Unsigned requests without X-Request-Id: each gets an id of its own, echoed back.
     let mut tasks = tokio::task::JoinSet::new();
@@ -1775,8 +1083,7 @@ async fn a_thousand_generated_request_ids_share_no_prefix() {
             let mut ids = Vec::new();
             for _ in 0..125 {
                 let stream = TcpStream::connect(addr).await.unwrap();
-                let req = support::build("POST", "/webhooks/github", b"", &[], &addr.to_string());
-                let res = support::send(stream, req).await;
+                let res = send(stream, build("POST", GITHUB, b"", &[], addr)).await;
                 assert_eq!(res.status(), 401);
                 ids.push(res.header("x-request-id").expect("an id").to_owned());
             }
@@ -1806,29 +1113,18 @@ async fn a_thousand_generated_request_ids_share_no_prefix() {
 
 #[tokio::test]
 async fn twilio_refuses_a_body_its_url_signature_does_not_cover() {
-    use base64::Engine as _;
-    use hmac::Mac as _;
     const TOKEN: &str = "prod-twilio-token-0c4e2a91";
     let upstream = Upstream::start().await;
     let dir = TempDir::new();
     dir.write("twilio.secret", &format!("{TOKEN}\n"));
     let public_url = "https://hooks.example.test/hooks/twilio";
-    let config = dir.write(
-        "hookwall.toml",
-        &format!(
-            "{}\n[[route]]\nname = \"twilio\"\npath = \"/hooks/twilio\"\nupstream = \"http://{}\"\n\
-             provider = \"twilio\"\nsecret = {{ file = \"twilio.secret\" }}\npublic_url = \"{public_url}\"\n",
-            server(""),
-            upstream.addr
-        ),
-    );
-    let hookwall = Hookwall::start(&config).await;
+    let keys = format!("secret = {{ file = \"twilio.secret\" }}\npublic_url = \"{public_url}\"");
+    let origin = http_origin(upstream.addr);
+    let twilio = provider_route("twilio", "/hooks/twilio", &origin, &keys);
+    let hookwall = start(&dir, &routes_config(&[&twilio])).await;
     // As Twilio signs a GET: the URL alone, no parameters.
-    let signature = {
-        let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(TOKEN.as_bytes()).unwrap();
-        mac.update(format!("{public_url}?CallSid=CA1").as_bytes());
-        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
-    };
+    let url = format!("{public_url}?CallSid=CA1");
+    let signature = b64(&mac1(TOKEN.as_bytes(), &[url.as_bytes()]));
     let headers = [
         ("x-twilio-signature", signature.as_str()),
         ("content-type", "application/json"),
@@ -1844,44 +1140,27 @@ async fn twilio_refuses_a_body_its_url_signature_does_not_cover() {
         .post("/hooks/twilio?CallSid=CA1", b"", &headers)
         .await;
     assert_eq!(res.status(), 200, "{}", res.text());
-    let seen = upstream.only_one();
+    let seen = upstream.only();
     assert_eq!(seen.uri, "/hooks/twilio?CallSid=CA1");
     assert!(seen.body.is_empty());
     assert_eq!(seen.header("x-hookwall-verified"), Some("twilio"));
 
     let scrape = hookwall.scrape().await;
-    assert_eq!(
-        scrape.get(
-            "hookwall_requests_total",
-            &[
-                ("route", "twilio"),
-                ("provider", "twilio"),
-                ("outcome", "rejected"),
-                ("reason", "malformed_body"),
-            ]
-        ),
-        Some(1.0)
-    );
+    let malformed = request_labels("twilio", "twilio", "rejected", "malformed_body");
+    assert_eq!(scrape.get("hookwall_requests_total", &malformed), Some(1.0));
 }
 
 #[tokio::test]
 async fn a_replay_stays_a_duplicate_for_twice_the_tolerance() {
-    use hmac::Mac as _;
     let upstream = Upstream::start().await;
-    let dir = TempDir::new();
-    dir.write_secrets();
-    let config = dir.write(
-        "hookwall.toml",
-        &format!(
-            "{}\n[[route]]\nname = \"slack\"\npath = \"/webhooks/slack\"\nupstream = \"http://{}\"\n\
-             provider = \"slack\"\nsecret = {{ file = \"a.secret\" }}\ntolerance = \"2s\"\n",
-            server(""),
-            upstream.addr
-        ),
-    );
+    let dir = secrets_dir();
+    let keys = format!("secret = {FILE_A}\ntolerance = \"2s\"");
+    let origin = http_origin(upstream.addr);
+    let slack = provider_route("slack", "/webhooks/slack", &origin, &keys);
+    let config = write_config(&dir, &routes_config(&[&slack]));
     let route = hookwall::config::load(&config).unwrap().routes.remove(0);
     assert_eq!(route.replay_window, Some(Duration::from_secs(4)));
-    let hookwall = Hookwall::start(&config).await;
+    let hookwall = Hookwall::from_file(&config).await;
 
     // Start just after a second boundary, so that a timestamp 2 s ahead now is within the
     // 2 s tolerance, and still within it (about 1 s behind) 3 s later.
@@ -1896,12 +1175,9 @@ async fn a_replay_stays_a_duplicate_for_twice_the_tolerance() {
     }
     let ts = (unix_now().as_secs() + 2).to_string();
     let body = b"token=x&team_id=T1&command=%2Fdeploy";
-    let signature = {
-        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(SECRET_A.as_bytes()).unwrap();
-        mac.update(format!("v0:{ts}:").as_bytes());
-        mac.update(body);
-        format!("v0={}", hex::encode(mac.finalize().into_bytes()))
-    };
+    let basestring = format!("v0:{ts}:");
+    let mac = mac256(SECRET_A.as_bytes(), &[basestring.as_bytes(), body]);
+    let signature = format!("v0={}", hex::encode(mac));
     let headers = [
         ("x-slack-request-timestamp", ts.as_str()),
         ("x-slack-signature", signature.as_str()),
@@ -1928,17 +1204,13 @@ async fn a_replay_stays_a_duplicate_for_twice_the_tolerance() {
 
 #[tokio::test]
 async fn verify_fails_a_meta_handshake_with_a_wrong_verify_token() {
-    let dir = TempDir::new();
-    dir.write_secrets();
-    let config = dir.write(
-        "hookwall.toml",
-        &format!(
-            "{}\n[[route]]\nname = \"meta\"\npath = \"/webhooks/meta\"\nupstream = \"http://127.0.0.1:9\"\n\
-             provider = \"meta\"\nsecret = {{ file = \"a.secret\" }}\nhandshake = true\n\
-             verify_token = {{ env = \"HW_PROD_META_VERIFY_TOKEN\" }}\n",
-            server("")
-        ),
+    let dir = secrets_dir();
+    let keys = format!(
+        "secret = {FILE_A}\nhandshake = true\n\
+         verify_token = {{ env = \"HW_PROD_META_VERIFY_TOKEN\" }}"
     );
+    let meta = provider_route("meta", "/webhooks/meta", "http://127.0.0.1:9", &keys);
+    let config = write_config(&dir, &routes_config(&[&meta]));
     let verify = |name: &str, token: &str| {
         let capture = dir.write(
             name,
@@ -1947,11 +1219,8 @@ async fn verify_fails_a_meta_handshake_with_a_wrong_verify_token() {
                  Host: hooks.example.test\r\nUser-Agent: facebookplatform/1.0\r\n\r\n"
             ),
         );
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_hookwall"));
-        cmd.arg("verify")
-            .arg("--config")
-            .arg(&config)
-            .arg(capture)
+        let mut cmd = cli("verify", &config);
+        cmd.arg(capture)
             .env("HW_PROD_META_VERIFY_TOKEN", "meta-right-token-93b1")
             .env_remove("RUST_LOG");
         async move {

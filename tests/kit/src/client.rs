@@ -1,15 +1,18 @@
 //! Requests to hookwall and its answers: a request built from parts, sent over any stream
-//! with hyper's HTTP/1.1 client, and the reply read whole.
+//! with hyper's HTTP/1.1 client, and the reply read whole; raw requests as text for a test
+//! to spell (their answers are read with [`crate::wire`]).
 
 use std::fmt::Display;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::wire::read_until_close;
 
 /// A request with `Host: host` and `headers`, its body `body`.
 pub fn build(
@@ -79,23 +82,26 @@ impl Reply {
 
 /// Reads until EOF, an error, or 5 s without the connection closing.
 pub async fn read_all<S: AsyncRead + Unpin>(stream: &mut S) -> String {
-    let mut out = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut out)).await;
-    String::from_utf8_lossy(&out).into_owned()
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let (bytes, _closed) = read_until_close(stream, deadline).await;
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// The head of a raw HTTP/1.1 POST: the request line, `Host`, `Content-Length: length`,
+/// `headers` as spelled, and the blank line. For a test that sends the body later, or not.
+pub fn raw_head(target: &str, host: &str, headers: &[(&str, &str)], length: usize) -> String {
+    let mut out = format!("POST {target} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {length}\r\n");
+    for (k, v) in headers {
+        out.push_str(&format!("{k}: {v}\r\n"));
+    }
+    out.push_str("\r\n");
+    out
 }
 
 /// A raw HTTP/1.1 POST: the request line, `Host`, `Content-Length`, `headers` as spelled,
 /// then `body`.
 pub fn raw_post(target: &str, host: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
-    let mut out = format!(
-        "POST {target} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        out.push_str(&format!("{k}: {v}\r\n"));
-    }
-    out.push_str("\r\n");
-    let mut bytes = out.into_bytes();
+    let mut bytes = raw_head(target, host, headers, body.len()).into_bytes();
     bytes.extend_from_slice(body);
     bytes
 }

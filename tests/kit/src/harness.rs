@@ -1,6 +1,7 @@
 //! hookwall in-process, started as `main` starts it (through `hookwall::app::App`), on
 //! `127.0.0.1:0` unless a config file names another listener. This is the kit's only use of
-//! hookwall's server API.
+//! hookwall's server API. Also: requests over a unix-socket listener (in-process or the
+//! binary's), and the admin `/metrics` parsed.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -14,11 +15,12 @@ use hookwall::secret::EnvLookup;
 use http_body_util::Full;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
+use tokio::net::{TcpStream, UnixStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::client::{build, read_all, send, Reply};
+use crate::metrics::Scrape;
 use crate::wait::within;
 
 /// A running hookwall; stopped on drop.
@@ -89,11 +91,17 @@ impl Hookwall {
         self.addr.expect("a TCP listener")
     }
 
+    /// The public listener's address, `None` when it is a unix socket.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.addr
+    }
+
     /// The admin listener's address (panics without one).
     pub fn admin(&self) -> SocketAddr {
         self.admin.expect("an admin listener")
     }
 
+    /// The proxy serving the routes (its metrics, its current config).
     pub fn proxy(&self) -> &Arc<Proxy> {
         &self.proxy
     }
@@ -134,9 +142,7 @@ impl Hookwall {
         body: &[u8],
         headers: &[(&str, &str)],
     ) -> Reply {
-        let stream = TcpStream::connect(self.addr())
-            .await
-            .expect("hookwall accepts");
+        let stream = self.connect().await;
         let req = build(method, path, body, headers, self.addr());
         within(10.0, "a response from hookwall", send(stream, req)).await
     }
@@ -150,11 +156,23 @@ impl Hookwall {
         within(10.0, "an admin response", send(stream, req)).await
     }
 
+    /// `/metrics` from the admin listener, answered 200 and parsed.
+    pub async fn scrape(&self) -> Scrape {
+        let res = self.admin_get("/metrics").await;
+        assert_eq!(res.status(), 200, "{}", res.text());
+        Scrape::parse(&res.text())
+    }
+
+    /// A fresh TCP connection to the public listener.
+    pub async fn connect(&self) -> TcpStream {
+        TcpStream::connect(self.addr())
+            .await
+            .expect("hookwall accepts")
+    }
+
     /// A connection for several HTTP/1.1 requests in a row (keep-alive).
     pub async fn connect_h1(&self) -> hyper::client::conn::http1::SendRequest<Full<Bytes>> {
-        let stream = TcpStream::connect(self.addr())
-            .await
-            .expect("hookwall accepts");
+        let stream = self.connect().await;
         let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .expect("an HTTP/1.1 handshake");
@@ -164,9 +182,7 @@ impl Hookwall {
 
     /// A prior-knowledge HTTP/2 connection.
     pub async fn connect_h2(&self) -> hyper::client::conn::http2::SendRequest<Full<Bytes>> {
-        let stream = TcpStream::connect(self.addr())
-            .await
-            .expect("hookwall accepts");
+        let stream = self.connect().await;
         let (sender, conn) =
             hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
                 .await
@@ -177,15 +193,34 @@ impl Hookwall {
 
     /// Writes `bytes` on a fresh connection and reads until the server closes it (or 5 s).
     pub async fn raw(&self, bytes: &[u8]) -> String {
-        let mut stream = TcpStream::connect(self.addr())
-            .await
-            .expect("hookwall accepts");
+        let mut stream = self.connect().await;
         stream
             .write_all(bytes)
             .await
             .expect("a writable connection");
         read_all(&mut stream).await
     }
+}
+
+/// One request with `Host: hookwall.sock` over the unix socket `socket` (a hookwall in-process
+/// or the binary), answered within 10 s.
+pub async fn request_unix(
+    socket: &Path,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    headers: &[(&str, &str)],
+) -> Reply {
+    let stream = UnixStream::connect(socket)
+        .await
+        .expect("the unix socket accepts");
+    let req = build(method, path, body, headers, "hookwall.sock");
+    within(10.0, "a response over the unix socket", send(stream, req)).await
+}
+
+/// POSTs `body` with `headers` over the unix socket `socket`.
+pub async fn post_unix(socket: &Path, path: &str, body: &[u8], headers: &[(&str, &str)]) -> Reply {
+    request_unix(socket, "POST", path, body, headers).await
 }
 
 impl Drop for Hookwall {

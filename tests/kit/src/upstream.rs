@@ -12,7 +12,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::task::JoinHandle;
 
 /// A request carrying this header waits that many milliseconds before it is answered.
@@ -123,6 +123,20 @@ impl Upstream {
         listener.local_addr().expect("a bound listener")
     }
 
+    /// A TCP port bound but not listening: connections to it are refused until [`listen`]
+    /// is called on the socket (then serve it with [`Upstream::on`]), and no other process
+    /// can take the port meanwhile.
+    ///
+    /// [`listen`]: tokio::net::TcpSocket::listen
+    pub fn reserved_port() -> (TcpSocket, SocketAddr) {
+        let socket = TcpSocket::new_v4().expect("a TCP socket");
+        socket
+            .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .expect("a free port");
+        let addr = socket.local_addr().expect("a bound socket");
+        (socket, addr)
+    }
+
     pub fn hits(&self) -> usize {
         self.seen.lock().expect("the log").len()
     }
@@ -140,6 +154,11 @@ impl Upstream {
             "expected exactly one upstream request, got {seen:#?}"
         );
         seen.into_iter().next().expect("one request")
+    }
+
+    /// The bodies of the requests seen, in order.
+    pub fn bodies(&self) -> Vec<Bytes> {
+        self.seen().into_iter().map(|s| s.body).collect()
     }
 
     pub fn last(&self) -> Seen {
