@@ -8,10 +8,12 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::config::{self, Admin, Config};
+use crate::config::{self, Admin, Config, DeliveryMode};
+use crate::delivery::Workers;
 use crate::listener::Listener;
 use crate::metrics::Metrics;
 use crate::proxy::Proxy;
+use crate::spool::Spool;
 
 /// hookwall with its listeners bound, not yet serving.
 pub struct App {
@@ -32,7 +34,12 @@ impl App {
             Some(a) => Some((Listener::bind(&a.listen).await?, a.clone())),
             None => None,
         };
-        let proxy = Arc::new(Proxy::new(config, Metrics::new()));
+        let spool = open_spool(&config)?;
+        let mut proxy = Proxy::new(config, Metrics::new());
+        if let Some(spool) = spool {
+            proxy = proxy.with_spool(spool);
+        }
+        let proxy = Arc::new(proxy);
         Ok(App {
             proxy,
             listener,
@@ -85,8 +92,34 @@ impl App {
                 admin,
             )))
         });
-        crate::server::serve(self.listener, self.proxy, shutdown).await
+        let workers = self
+            .proxy
+            .spool()
+            .map(|spool| Workers::start(Arc::clone(&self.proxy), Arc::clone(spool)));
+        let deadline = self.proxy.snapshot().server().shutdown_timeout;
+        let served = crate::server::serve(self.listener, self.proxy, shutdown).await;
+        if let Some(workers) = workers {
+            workers.stop(deadline).await;
+        }
+        served
     }
+}
+
+/// The spool, opened when a route spools.
+///
+/// # Errors
+/// The store cannot be opened (its message names the file).
+fn open_spool(config: &Config) -> io::Result<Option<Arc<Spool>>> {
+    let spooling = config
+        .routes
+        .iter()
+        .any(|r| r.delivery != DeliveryMode::Forward);
+    if !spooling {
+        return Ok(None);
+    }
+    let spool = Spool::open(&config.spool).map_err(io::Error::other)?;
+    tracing::info!(store = %config.spool.store, "spool open");
+    Ok(Some(Arc::new(spool)))
 }
 
 /// A background task that ends with its owner.

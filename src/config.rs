@@ -13,6 +13,7 @@ mod error;
 mod model;
 mod raw;
 pub mod size;
+mod spool;
 mod tls;
 mod validate;
 mod values;
@@ -21,9 +22,12 @@ use std::path::Path;
 
 pub use error::{ConfigError, Problem};
 pub use model::{
-    redact, Admin, Config, Listen, PathMatch, RedisUrl, ReplayStore, Route, Server, Tls, Upstream,
+    redact, Admin, Config, DeliveryMode, Listen, PathMatch, RedisUrl, ReplayStore, Route,
+    RouteSpool, Server, Spool, SpoolStore, Tls, Upstream,
 };
-pub use raw::{RawAdmin, RawConfig, RawReplay, RawRoute, RawServer, RawSignatureList, RawTls};
+pub use raw::{
+    RawAdmin, RawConfig, RawReplay, RawRoute, RawServer, RawSignatureList, RawSpool, RawTls,
+};
 pub use tls::load_tls;
 
 use crate::secret::{self, EnvLookup};
@@ -47,6 +51,29 @@ pub mod defaults {
     pub const REPLAY_MAX_ENTRIES: usize = 100_000;
     /// The replay window of a route whose scheme signs no timestamp.
     pub const REPLAY_WINDOW: Duration = Duration::from_secs(24 * 3600);
+    /// `[spool] store`, next to the config file.
+    pub const SPOOL_FILE: &str = "hookwall-spool.db";
+    pub const SPOOL_MAX_DELIVERIES: u64 = 100_000;
+    /// 1 GiB.
+    pub const SPOOL_MAX_BYTES: u64 = 1 << 30;
+    /// About 27 h of waits after the first, immediate attempt.
+    pub const SPOOL_RETRY_SCHEDULE: [Duration; 7] = [
+        Duration::from_secs(5),
+        Duration::from_secs(5 * 60),
+        Duration::from_secs(30 * 60),
+        Duration::from_secs(2 * 3600),
+        Duration::from_secs(5 * 3600),
+        Duration::from_secs(10 * 3600),
+        Duration::from_secs(10 * 3600),
+    ];
+    pub const SPOOL_MAX_AGE: Duration = Duration::from_secs(3 * 24 * 3600);
+    pub const SPOOL_CLAIM_AFTER: Duration = Duration::from_secs(30);
+    pub const SPOOL_RETENTION: Duration = Duration::from_secs(72 * 3600);
+    pub const SPOOL_DEAD_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+    pub const SPOOL_NO_RETRY_STATUS: [u16; 1] = [410];
+    /// A legacy app has few workers.
+    pub const SPOOL_MAX_IN_FLIGHT: usize = 4;
+    pub const SPOOL_STATUS: u16 = 200;
 }
 
 /// Loads and validates `path`, reading secrets from the process environment.

@@ -58,6 +58,13 @@ pub static X_HOOKWALL_DELIVERY_ID: HeaderName = HeaderName::from_static("x-hookw
 pub static X_HOOKWALL_HANDSHAKE: HeaderName = HeaderName::from_static("x-hookwall-handshake");
 /// `X-Hookwall-Duplicate: true` on hookwall's answer to a copy already delivered.
 pub static X_HOOKWALL_DUPLICATE: HeaderName = HeaderName::from_static("x-hookwall-duplicate");
+/// `X-Hookwall-Spool-Id`: a spooled delivery's id, on the sender's answer and on every
+/// attempt (stable across attempts: the app's idempotency key).
+pub static X_HOOKWALL_SPOOL_ID: HeaderName = HeaderName::from_static("x-hookwall-spool-id");
+/// `X-Hookwall-Attempt: <n>` on a spooled delivery's attempts (1, 2, …).
+pub static X_HOOKWALL_ATTEMPT: HeaderName = HeaderName::from_static("x-hookwall-attempt");
+/// `X-Hookwall-Received-At`: when hookwall received a spooled delivery (RFC 3339).
+pub static X_HOOKWALL_RECEIVED_AT: HeaderName = HeaderName::from_static("x-hookwall-received-at");
 pub static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 pub static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 pub static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");

@@ -66,6 +66,8 @@ pub enum Kind {
     Duplicate,
     /// A provider's setup handshake, answered by hookwall or forwarded.
     Handshake,
+    /// Verified and committed to the spool; the app gets it in the background.
+    Spooled,
 }
 
 impl Kind {
@@ -78,6 +80,7 @@ impl Kind {
             Kind::Shadow => "shadow",
             Kind::Duplicate => "duplicate",
             Kind::Handshake => "handshake",
+            Kind::Spooled => "spooled",
         }
     }
 }

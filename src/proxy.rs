@@ -22,6 +22,7 @@ mod forward;
 mod outcome;
 mod rejection;
 mod request_id;
+mod spool;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -39,12 +40,13 @@ use self::claim::Claimed;
 use self::outcome::Outcome;
 pub use self::rejection::Rejection;
 use crate::body::{BoxError, ResponseBody};
-use crate::config::{Config, ReplayStore, Route, Server};
+use crate::config::{Config, DeliveryMode, ReplayStore, Route, Server};
 pub use crate::listener::Peer;
 use crate::metrics::{InFlight, Metrics, RouteMetrics};
 use crate::replay::{MemoryStore, RedisStore, Store};
 use crate::routing::RouteTable;
 use crate::scheme::{Signed, Verified};
+use crate::spool::Spool;
 use crate::upstream::{Target, Upstream};
 
 /// One config, ready to serve: routes, their upstream targets, server limits. Requests hold
@@ -59,6 +61,13 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// The route named `name`, with its index, and its upstream target.
+    pub fn route_named(&self, name: &str) -> Option<(&Route, &Target)> {
+        let routes = self.table.routes();
+        let index = routes.iter().position(|r| r.name == name)?;
+        Some((&routes[index], &self.targets[index]))
+    }
+
     /// The route table.
     pub fn routes(&self) -> &RouteTable {
         &self.table
@@ -108,6 +117,8 @@ pub struct Proxy {
     replay_config: ReplayStore,
     /// `[admin]` at start, likewise.
     admin_config: Option<crate::config::Admin>,
+    /// The spool, when a route spooled at start.
+    spool: Option<Arc<Spool>>,
 }
 
 impl Proxy {
@@ -131,7 +142,25 @@ impl Proxy {
             replay,
             replay_config,
             admin_config: config_admin,
+            spool: None,
         }
+    }
+
+    /// This proxy, committing spooled deliveries to `spool`.
+    #[must_use]
+    pub fn with_spool(mut self, spool: Arc<Spool>) -> Proxy {
+        self.spool = Some(spool);
+        self
+    }
+
+    /// The spool, when one is open.
+    pub fn spool(&self) -> Option<&Arc<Spool>> {
+        self.spool.as_ref()
+    }
+
+    /// The shared upstream clients (the delivery workers send through them too).
+    pub fn upstream(&self) -> &Upstream {
+        &self.upstream
     }
 
     /// Whether `config` keeps the admin listener this process runs with.
@@ -227,7 +256,11 @@ impl Proxy {
             Claimed::Go(guard) => guard,
             Claimed::Duplicate => return Ok((claim::duplicate(), Outcome::Duplicate)),
         };
-        let res = self.forward(ctx, index, body, &mark).await;
+        if let (Mark::Verified(_), true) = (&mark, route.delivery != DeliveryMode::Forward) {
+            return self.deliver(ctx, index, body, &mark, guard).await;
+        }
+        let req = self.upstream_request(ctx, index, body, &mark);
+        let res = self.forward(ctx, index, req).await;
         if let Some(guard) = guard {
             guard.settle(res.as_ref().ok().map(Response::status)).await;
         }

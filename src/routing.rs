@@ -91,6 +91,8 @@ mod tests {
                     handshake: false,
                     enforce: true,
                     replay_window: None,
+                    delivery: crate::config::DeliveryMode::Forward,
+                    spool: crate::config::RouteSpool::default(),
                 }
             })
             .collect();

@@ -22,7 +22,98 @@ pub struct Config {
     pub server: Server,
     pub admin: Option<Admin>,
     pub replay: ReplayStore,
+    /// `[spool]`, with defaults; opened only when a route spools.
+    pub spool: Spool,
     pub routes: Vec<Route>,
+}
+
+/// `[spool]`: where verified deliveries wait for the app, and the limits on them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Spool {
+    pub store: SpoolStore,
+    /// Most deliveries kept at once, pending and dead together.
+    pub max_deliveries: u64,
+    /// Most bytes (bodies and headers) kept at once, pending and dead together.
+    pub max_bytes: u64,
+    /// The waits between attempts after the first, immediate one, for routes that set none.
+    pub retry_schedule: Vec<Duration>,
+    /// A delivery older than this is not tried again.
+    pub max_age: Duration,
+    /// Redis: an attempt a crashed replica left unfinished is taken over after this.
+    pub claim_after: Duration,
+    /// How long a delivered delivery's metadata is kept (its body goes at once).
+    pub retention: Duration,
+    /// How long a dead delivery is kept, body included, for a redrive.
+    pub dead_retention: Duration,
+    /// App statuses that make a delivery dead at once.
+    pub no_retry_status: Vec<u16>,
+}
+
+/// `[spool] store`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SpoolStore {
+    /// A SQLite file (`sqlite:PATH`, relative to the config file's folder).
+    Sqlite(PathBuf),
+    /// Redis Streams shared by replicas.
+    Redis(RedisUrl),
+}
+
+impl fmt::Display for SpoolStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SpoolStore::Sqlite(p) => write!(f, "sqlite:{}", p.display()),
+            SpoolStore::Redis(url) => write!(f, "{url}"),
+        }
+    }
+}
+
+/// A route's `delivery`: how a verified delivery reaches the app.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DeliveryMode {
+    /// Forwarded at once; the app's answer goes back to the sender (the default).
+    #[default]
+    Forward,
+    /// Committed to the spool, acknowledged, then delivered in the background.
+    Spool,
+    /// Forwarded at once; spooled only when the app cannot take it (unreachable, timeout,
+    /// 429, 502, 503, 504).
+    SpoolOnFailure,
+}
+
+impl DeliveryMode {
+    /// The key's value as written.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryMode::Forward => "forward",
+            DeliveryMode::Spool => "spool",
+            DeliveryMode::SpoolOnFailure => "spool_on_failure",
+        }
+    }
+}
+
+/// A route's spool settings (meaningful when its `delivery` spools).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouteSpool {
+    /// The route's own schedule, else `[spool] retry_schedule`.
+    pub retry_schedule: Vec<Duration>,
+    /// Attempts to the app in flight at once.
+    pub max_in_flight: usize,
+    /// One attempt at a time, strictly in arrival order.
+    pub ordered: bool,
+    /// The status the sender gets for a spooled delivery: 200, 202 or 204.
+    pub status: u16,
+}
+
+impl Default for RouteSpool {
+    /// A route that sets none of the keys, under a `[spool]` that sets none either.
+    fn default() -> RouteSpool {
+        RouteSpool {
+            retry_schedule: super::defaults::SPOOL_RETRY_SCHEDULE.to_vec(),
+            max_in_flight: super::defaults::SPOOL_MAX_IN_FLIGHT,
+            ordered: false,
+            status: super::defaults::SPOOL_STATUS,
+        }
+    }
 }
 
 /// `[replay] store`: where delivery keys are kept.
@@ -233,6 +324,8 @@ pub struct Route {
     pub enforce: bool,
     /// Replay protection: how long a delivered key is remembered, or `None` when off.
     pub replay_window: Option<Duration>,
+    pub delivery: DeliveryMode,
+    pub spool: RouteSpool,
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ pub struct RawConfig {
     pub server: Option<RawServer>,
     pub admin: Option<RawAdmin>,
     pub replay: Option<RawReplay>,
+    pub spool: Option<RawSpool>,
     #[serde(default)]
     pub route: Vec<Spanned<RawRoute>>,
 }
@@ -52,6 +53,21 @@ pub struct RawReplay {
     pub max_entries: Option<Spanned<i64>>,
 }
 
+/// Stage one: `[spool]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSpool {
+    pub store: Option<Spanned<String>>,
+    pub max_deliveries: Option<Spanned<i64>>,
+    pub max_bytes: Option<Spanned<toml::Value>>,
+    pub retry_schedule: Option<Spanned<Vec<String>>>,
+    pub max_age: Option<Spanned<String>>,
+    pub claim_after: Option<Spanned<String>>,
+    pub retention: Option<Spanned<String>>,
+    pub dead_retention: Option<Spanned<String>>,
+    pub no_retry_status: Option<Spanned<Vec<i64>>>,
+}
+
 /// Stage one: `[admin]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -79,6 +95,11 @@ macro_rules! raw_route {
             pub replay: Option<Spanned<String>>,
             pub replay_window: Option<Spanned<String>>,
             pub max_body: Option<Spanned<toml::Value>>,
+            pub delivery: Option<Spanned<String>>,
+            pub retry_schedule: Option<Spanned<Vec<String>>>,
+            pub max_in_flight: Option<Spanned<i64>>,
+            pub ordered: Option<Spanned<bool>>,
+            pub spool_status: Option<Spanned<i64>>,
             pub provider: Option<Spanned<String>>,
             pub secret: Option<Spanned<toml::Value>>,
             pub public_key: Option<Spanned<toml::Value>>,

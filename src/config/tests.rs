@@ -1,5 +1,6 @@
 //! Stage-two and stage-one config errors: each names the file, the route and the key.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use http::Method;
@@ -485,4 +486,85 @@ fn hosts_are_host_names_with_optional_ports() {
     assert!(e.contains("[server]: hosts: the list is empty"), "{e}");
     let e = one_error(&format!("[server]\nhosts = [\"http://a\"]\n{GITHUB}"));
     assert!(e.contains("hosts: `http://a` is not a host name"), "{e}");
+}
+
+#[test]
+fn spool_defaults_and_keys() {
+    let c = load_str(GITHUB).unwrap();
+    assert_eq!(c.routes[0].delivery, DeliveryMode::Forward);
+    assert_eq!(
+        c.spool.store,
+        SpoolStore::Sqlite(PathBuf::from("hookwall-spool.db"))
+    );
+    assert_eq!(c.spool.max_deliveries, 100_000);
+    assert_eq!(c.spool.max_bytes, 1 << 30);
+    assert_eq!(c.spool.retry_schedule.len(), 7);
+    assert_eq!(c.spool.no_retry_status, vec![410]);
+    let text = format!(
+        "[spool]\nstore = \"sqlite:data/spool.db\"\nmax_bytes = \"10MiB\"\nretry_schedule = [\"50ms\", \"1s\"]\n\
+         max_age = \"1h\"\nno_retry_status = [410, 422]\n{GITHUB}delivery = \"spool\"\nmax_in_flight = 2\nspool_status = 202\n"
+    );
+    let c = load_str(&text).unwrap();
+    assert_eq!(
+        c.spool.store,
+        SpoolStore::Sqlite(PathBuf::from("data/spool.db"))
+    );
+    assert_eq!(c.spool.max_bytes, 10 << 20);
+    assert_eq!(c.spool.max_age, Duration::from_secs(3600));
+    assert_eq!(c.spool.no_retry_status, vec![410, 422]);
+    let r = &c.routes[0];
+    assert_eq!(r.delivery, DeliveryMode::Spool);
+    assert_eq!(
+        r.spool.retry_schedule,
+        vec![Duration::from_millis(50), Duration::from_secs(1)]
+    );
+    assert_eq!(
+        (r.spool.max_in_flight, r.spool.ordered, r.spool.status),
+        (2, false, 202)
+    );
+    let ordered = load_str(&format!(
+        "{GITHUB}delivery = \"spool_on_failure\"\nordered = true\n"
+    ))
+    .unwrap();
+    assert_eq!(ordered.routes[0].spool.max_in_flight, 1);
+}
+
+#[test]
+fn spool_problems_name_the_table_or_route_and_the_key() {
+    let e = one_error(&format!("{GITHUB}retry_schedule = [\"5s\"]\n"));
+    assert!(
+        e.contains("route 1 (github)")
+            && e.contains("retry_schedule")
+            && e.contains("delivery = \"spool\""),
+        "{e}"
+    );
+    let e = one_error(&format!("{GITHUB}delivery = \"queue\"\n"));
+    assert!(
+        e.contains("delivery") && e.contains("spool_on_failure"),
+        "{e}"
+    );
+    let e = one_error(&format!(
+        "{GITHUB}delivery = \"spool\"\nordered = true\nmax_in_flight = 4\n"
+    ));
+    assert!(e.contains("max_in_flight") && e.contains("ordered"), "{e}");
+    let e = one_error(&format!(
+        "{GITHUB}delivery = \"spool\"\nspool_status = 201\n"
+    ));
+    assert!(
+        e.contains("spool_status") && e.contains("200, 202 or 204"),
+        "{e}"
+    );
+    let e = one_error(&format!("[spool]\nclaim_after = \"10s\"\n{GITHUB}"));
+    assert!(
+        e.contains("[spool]") && e.contains("claim_after") && e.contains("18s"),
+        "{e}"
+    );
+    let e = one_error(&format!("[spool]\nno_retry_status = [204]\n{GITHUB}"));
+    assert!(e.contains("no_retry_status") && e.contains("2xx"), "{e}");
+    let e = one_error(&format!("[spool]\nstore = \"postgres://x\"\n{GITHUB}"));
+    assert!(e.contains("store") && e.contains("sqlite:PATH"), "{e}");
+    let e = one_error(&format!(
+        "[spool]\nstore = \"redis://:pw@127.0.0.1:6379\"\n{GITHUB}"
+    ));
+    assert!(e.contains("not built yet") && !e.contains("pw@"), "{e}");
 }

@@ -19,7 +19,7 @@ use super::values::{
     parse_hosts, parse_listen, parse_methods, parse_name, parse_path, parse_size, parse_upstream,
 };
 use super::{defaults, duration, tls, Admin, Config, Listen, PathMatch, Problem, RedisUrl};
-use super::{ReplayStore, Route, Server, Upstream};
+use super::{ReplayStore, Route, Server, Spool, Upstream};
 use crate::scheme::{self, Scheme};
 use crate::secret::{self, EnvLookup, Secret};
 
@@ -29,9 +29,9 @@ pub(super) struct Ctx<'a> {
     text: &'a str,
     problems: Vec<Problem>,
     /// `[server]`, `route 2 (github)`: where the problems being found are.
-    table: Option<String>,
+    pub(super) table: Option<String>,
     /// The config file's folder, against which relative paths resolve.
-    base: PathBuf,
+    pub(super) base: PathBuf,
     env: EnvLookup<'a>,
 }
 
@@ -66,7 +66,8 @@ impl<'a> Ctx<'a> {
     pub(super) fn config(mut self, raw: &RawConfig, source: &Path) -> Result<Config, Vec<Problem>> {
         let server = self.server(raw.server.as_ref());
         let admin = raw.admin.as_ref().and_then(|a| self.admin(a, &server));
-        let routes = self.routes(&raw.route, &server);
+        let spool = self.spool(raw.spool.as_ref(), &server);
+        let routes = self.routes(&raw.route, &server, &spool);
         if !self.problems.is_empty() {
             return Err(self.problems);
         }
@@ -79,11 +80,12 @@ impl<'a> Ctx<'a> {
             server,
             admin,
             replay,
+            spool,
             routes,
         })
     }
 
-    fn problem(&mut self, span: Option<Range<usize>>, key: Option<&str>, message: &str) {
+    pub(super) fn problem(&mut self, span: Option<Range<usize>>, key: Option<&str>, message: &str) {
         self.problems.push(Problem {
             position: span.map(|s| line_col(self.text, s.start)),
             route: self.table.clone(),
@@ -93,7 +95,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// Runs `parse` on an optional key, recording a problem and returning `None` on error.
-    fn key<T, V>(
+    pub(super) fn key<T, V>(
         &mut self,
         key: &str,
         value: Option<&Spanned<V>>,
@@ -110,7 +112,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// As [`Ctx::key`], with `default` for a key that is not set; `None` means "reported".
-    fn key_or<T, V>(
+    pub(super) fn key_or<T, V>(
         &mut self,
         key: &str,
         value: Option<&Spanned<V>>,
@@ -231,7 +233,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// Every route, and the problems between routes (a path or a name used twice).
-    fn routes(&mut self, raw: &[Spanned<RawRoute>], server: &Server) -> Vec<Route> {
+    fn routes(&mut self, raw: &[Spanned<RawRoute>], server: &Server, spool: &Spool) -> Vec<Route> {
         let mut routes = Vec::new();
         let mut paths: HashMap<PathMatch, (usize, String)> = HashMap::new();
         let mut names: HashMap<String, usize> = HashMap::new();
@@ -245,7 +247,7 @@ impl<'a> Ctx<'a> {
         for (i, spanned) in raw.iter().enumerate() {
             let r = spanned.get_ref();
             self.table = Some(route_label(i + 1, r));
-            if let Some(route) = self.route(r, spanned.span(), server) {
+            if let Some(route) = self.route(r, spanned.span(), server, spool) {
                 self.unique_path(r, &route, i + 1, &mut paths);
                 self.unique_name(r, &route, i + 1, &mut names);
                 routes.push(route);
@@ -296,16 +298,23 @@ impl<'a> Ctx<'a> {
     }
 
     /// One route, or `None` once its problems are recorded.
-    fn route(&mut self, r: &RawRoute, span: Range<usize>, server: &Server) -> Option<Route> {
+    fn route(
+        &mut self,
+        r: &RawRoute,
+        span: Range<usize>,
+        server: &Server,
+        spool: &Spool,
+    ) -> Option<Route> {
         let before = self.problems.len();
         let destination = self.destination(r, &span, server);
+        let delivery = self.delivery(r, spool);
         // A scheme whose keys could not even be read leaves replay unchecked.
         let built = self.scheme(r, &span)?;
         let replay_window = self.replay_window(r, built.as_ref().map(|b| &*b.scheme));
         if self.problems.len() != before {
             return None;
         }
-        let (destination, built) = (destination?, built?);
+        let (destination, built, (delivery, route_spool)) = (destination?, built?, delivery?);
         Some(Route {
             name: destination.name,
             path: destination.path,
@@ -318,6 +327,8 @@ impl<'a> Ctx<'a> {
             handshake: r.handshake.as_ref().is_some_and(|h| *h.get_ref()),
             enforce: r.enforce.as_ref().is_none_or(|e| *e.get_ref()),
             replay_window: replay_window?,
+            delivery,
+            spool: route_spool,
         })
     }
 
@@ -508,7 +519,7 @@ fn default_server() -> Server {
 }
 
 /// A whole number from `low` to `high`.
-fn in_range<T: TryFrom<i64>>(n: i64, low: i64, high: i64) -> Result<T, String> {
+pub(super) fn in_range<T: TryFrom<i64>>(n: i64, low: i64, high: i64) -> Result<T, String> {
     (low..=high)
         .contains(&n)
         .then(|| T::try_from(n).ok())

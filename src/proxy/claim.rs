@@ -34,6 +34,11 @@ pub(super) struct ReplayGuard<'a> {
 }
 
 impl ReplayGuard<'_> {
+    /// The store key of the claimed delivery.
+    pub(super) fn key(&self) -> &str {
+        &self.key
+    }
+
     /// Settles the claim from the upstream's answer (`None`: no answer): delivered on 2xx,
     /// released otherwise, so the sender's retry goes through.
     pub(super) async fn settle(self, status: Option<StatusCode>) {

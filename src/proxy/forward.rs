@@ -23,8 +23,21 @@ use crate::listener::Peer;
 use crate::upstream::UpstreamError;
 
 impl Proxy {
-    /// Sends the request built from `parts`, `body` and `mark` to route `index`'s upstream,
-    /// and counts the answer.
+    /// The request route `index`'s upstream gets for this one: built from the head, the
+    /// verified `body` and `mark`.
+    pub(super) fn upstream_request(
+        &self,
+        ctx: &super::Ctx<'_>,
+        index: usize,
+        body: Bytes,
+        mark: &Mark,
+    ) -> Request<Full<Bytes>> {
+        let route = &ctx.snapshot.routes().routes()[index];
+        let tls = self.tls_at_start.is_some();
+        upstream_request(&ctx.parts, route, body, ctx.peer, mark, tls)
+    }
+
+    /// Sends `req` to route `index`'s upstream, and counts the answer.
     ///
     /// # Errors
     /// [`Rejection::UpstreamTimeout`] or [`Rejection::UpstreamDown`].
@@ -32,13 +45,9 @@ impl Proxy {
         &self,
         ctx: &super::Ctx<'_>,
         index: usize,
-        body: Bytes,
-        mark: &Mark,
+        req: Request<Full<Bytes>>,
     ) -> Result<Response<Incoming>, Rejection> {
         let snapshot = ctx.snapshot;
-        let route = &snapshot.routes().routes()[index];
-        let tls = self.tls_at_start.is_some();
-        let req = upstream_request(&ctx.parts, route, body, ctx.peer, mark, tls);
         let sent = Instant::now();
         let timeout = snapshot.server().upstream_timeout;
         let res = self

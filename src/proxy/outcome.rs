@@ -23,6 +23,12 @@ pub(super) enum Outcome {
     },
     /// A copy of a delivery already delivered: answered 200 without the upstream.
     Duplicate,
+    /// Verified and committed to the spool (after the app failed, with its status, on a
+    /// `spool_on_failure` route).
+    Spooled {
+        id: String,
+        upstream_status: Option<u16>,
+    },
     /// Answered by hookwall: refused, or the upstream failed.
     Rejected(Rejection),
 }
@@ -35,6 +41,7 @@ impl Outcome {
             Outcome::Handshake { .. } => Kind::Handshake,
             Outcome::Shadow { .. } => Kind::Shadow,
             Outcome::Duplicate => Kind::Duplicate,
+            Outcome::Spooled { .. } => Kind::Spooled,
             Outcome::Rejected(Rejection::UpstreamDown | Rejection::UpstreamTimeout) => {
                 Kind::UpstreamError
             }
@@ -48,7 +55,7 @@ impl Outcome {
             Outcome::Rejected(r) => r.reason(),
             Outcome::Shadow { why, .. } => why.reason(),
             Outcome::Duplicate => "replayed",
-            Outcome::Forwarded { .. } | Outcome::Handshake { .. } => "",
+            Outcome::Forwarded { .. } | Outcome::Handshake { .. } | Outcome::Spooled { .. } => "",
         }
     }
 }
@@ -107,6 +114,15 @@ fn log(ctx: &Ctx<'_>, status: u16, outcome: &Outcome, took: Duration) {
             target: "hookwall::request",
             route, method = %method, path, request_id, status, upstream_status, elapsed_ms,
             "handshake"
+        ),
+        Outcome::Spooled {
+            id,
+            upstream_status,
+        } => tracing::info!(
+            target: "hookwall::request",
+            route, method = %method, path, request_id, status, upstream_status, delivery_id,
+            spool_id = id.as_str(), secret_slot = ctx.verified.as_ref().map(|v| v.secret_slot),
+            elapsed_ms, "spooled"
         ),
         Outcome::Forwarded { upstream_status } => tracing::info!(
             target: "hookwall::request",

@@ -37,6 +37,10 @@ pub enum Rejection {
     ReplayStoreDown,
     UpstreamDown,
     UpstreamTimeout,
+    /// The spool cannot commit: fail closed, the sender retries.
+    SpoolUnavailable,
+    /// The spool holds `max_deliveries` or `max_bytes`: nothing is evicted to make room.
+    SpoolFull,
 }
 
 impl Rejection {
@@ -57,6 +61,7 @@ impl Rejection {
             Rejection::ReplayStoreDown => StatusCode::SERVICE_UNAVAILABLE,
             Rejection::UpstreamDown => StatusCode::BAD_GATEWAY,
             Rejection::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+            Rejection::SpoolUnavailable | Rejection::SpoolFull => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -77,6 +82,8 @@ impl Rejection {
             Rejection::ReplayStoreDown => "replay_store_unavailable",
             Rejection::UpstreamDown => "upstream_unreachable",
             Rejection::UpstreamTimeout => "upstream_timeout",
+            Rejection::SpoolUnavailable => "spool_unavailable",
+            Rejection::SpoolFull => "spool_full",
         }
     }
 
@@ -97,7 +104,9 @@ impl Rejection {
             | Rejection::InFlight
             | Rejection::ReplayStoreDown
             | Rejection::UpstreamDown
-            | Rejection::UpstreamTimeout => false,
+            | Rejection::UpstreamTimeout
+            | Rejection::SpoolUnavailable
+            | Rejection::SpoolFull => false,
         }
     }
 
@@ -132,7 +141,13 @@ impl Rejection {
                 headers.insert(header::ALLOW, v);
             }
         }
-        if matches!(self, Rejection::InFlight | Rejection::ReplayStoreDown) {
+        if matches!(
+            self,
+            Rejection::InFlight
+                | Rejection::ReplayStoreDown
+                | Rejection::SpoolUnavailable
+                | Rejection::SpoolFull
+        ) {
             headers.insert(
                 header::RETRY_AFTER,
                 HeaderValue::from_static(RETRY_AFTER_SECS),

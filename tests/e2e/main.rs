@@ -8,6 +8,7 @@ mod presets;
 mod redis;
 mod replay;
 mod sdk;
+mod spool;
 mod support;
 
 use std::net::SocketAddr;

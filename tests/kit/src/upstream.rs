@@ -83,7 +83,8 @@ impl Upstream {
         Upstream::on(listener, behaviour, tls)
     }
 
-    /// Serves on an already bound listener.
+    /// Serves on an already bound listener. Its connections live in the accept task, so
+    /// dropping the upstream closes them too: the app is really down.
     pub fn on(
         listener: TcpListener,
         behaviour: Behaviour,
@@ -93,10 +94,12 @@ impl Upstream {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let log = Arc::clone(&seen);
         let task = tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
             while let Ok((stream, _)) = listener.accept().await {
+                while connections.try_join_next().is_some() {}
                 let log = Arc::clone(&log);
                 let (behaviour, tls) = (behaviour.clone(), tls.clone());
-                tokio::spawn(async move {
+                connections.spawn(async move {
                     let svc = service_fn(move |req: Request<Incoming>| {
                         answer(req, Arc::clone(&log), behaviour.clone())
                     });

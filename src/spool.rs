@@ -1,0 +1,192 @@
+//! The spool: where a verified delivery is committed before the sender's 2xx, and kept
+//! until the app takes it or it is set aside as dead. This module owns the stored record, the
+//! store (SQLite, `sqlite.rs`), the retry rules (`schedule.rs`) and what the admin API and
+//! the metrics read of it; it knows nothing of HTTP serving. The request path commits to it
+//! (`proxy/spool.rs`); the delivery workers (`delivery.rs`) drain it.
+
+pub mod record;
+pub mod schedule;
+mod sqlite;
+
+use std::fmt;
+
+use tokio::sync::Notify;
+
+pub use self::record::{new_id, now_ms, Record};
+pub use self::schedule::{Attempt, DeadReason, Next, Policy};
+pub use self::sqlite::{Settle, SqliteStore};
+use crate::config::{self, SpoolStore};
+
+/// Where a delivery stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    /// Waiting for its next attempt.
+    Pending = 0,
+    /// An attempt is under way.
+    InFlight = 1,
+    /// The app took it; only its metadata is kept.
+    Delivered = 2,
+    /// Given up; kept, body included, for a redrive.
+    Dead = 3,
+}
+
+impl State {
+    fn from_i64(n: i64) -> State {
+        match n {
+            0 => State::Pending,
+            1 => State::InFlight,
+            2 => State::Delivered,
+            _ => State::Dead,
+        }
+    }
+
+    /// The state's name, as the API and the metrics show it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Pending => "pending",
+            State::InFlight => "in_flight",
+            State::Delivered => "delivered",
+            State::Dead => "dead",
+        }
+    }
+
+    /// The state named `name`.
+    pub fn parse(name: &str) -> Option<State> {
+        [
+            State::Pending,
+            State::InFlight,
+            State::Delivered,
+            State::Dead,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == name)
+    }
+}
+
+/// Why the spool could not do what was asked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreError {
+    /// The store cannot commit (the sender gets 503 `spool_unavailable`).
+    Unavailable(String),
+    /// `max_deliveries` or `max_bytes` reached (503 `spool_full`); nothing is evicted.
+    Full,
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::Unavailable(why) => f.write_str(why),
+            StoreError::Full => f.write_str("the spool is full"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// The limits on what is kept, pending and dead together.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub max_deliveries: u64,
+    pub max_bytes: u64,
+}
+
+/// Which deliveries a listing shows, newest first.
+#[derive(Clone, Debug, Default)]
+pub struct Filter {
+    pub state: Option<State>,
+    pub route: Option<String>,
+    pub limit: usize,
+}
+
+/// A delivery's metadata, never its body or headers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Summary {
+    pub id: String,
+    pub route: String,
+    pub state: State,
+    pub attempts: u32,
+    pub received_at_ms: u64,
+    /// When a pending delivery is tried next.
+    pub next_attempt_at_ms: Option<u64>,
+    pub last_status: Option<u16>,
+    pub last_error: Option<String>,
+    pub delivery_id: Option<String>,
+    pub bytes: u64,
+    pub dead_reason: Option<DeadReason>,
+    pub updated_at_ms: u64,
+}
+
+/// Deliveries per route and state, and what is kept against the limits.
+#[derive(Clone, Debug, Default)]
+pub struct Counts {
+    /// (route, state, how many, oldest `received_at_ms`).
+    pub by_route: Vec<(String, State, u64, u64)>,
+    /// Deliveries kept (pending, in flight, dead).
+    pub kept: u64,
+    /// Their bytes.
+    pub bytes: u64,
+}
+
+/// The spool: its store, its settings, and the bell that wakes the delivery workers.
+#[derive(Debug)]
+pub struct Spool {
+    store: SqliteStore,
+    settings: config::Spool,
+    wake: Notify,
+}
+
+impl Spool {
+    /// Opens the store `settings` names.
+    ///
+    /// # Errors
+    /// The store cannot be opened.
+    pub fn open(settings: &config::Spool) -> Result<Spool, StoreError> {
+        let limits = Limits {
+            max_deliveries: settings.max_deliveries,
+            max_bytes: settings.max_bytes,
+        };
+        let store = match &settings.store {
+            SpoolStore::Sqlite(path) => SqliteStore::open(path, limits)?,
+            SpoolStore::Redis(url) => {
+                return Err(StoreError::Unavailable(format!(
+                    "{url}: the Redis spool store is not built yet"
+                )))
+            }
+        };
+        Ok(Spool {
+            store,
+            settings: settings.clone(),
+            wake: Notify::new(),
+        })
+    }
+
+    /// The store.
+    pub fn store(&self) -> &SqliteStore {
+        &self.store
+    }
+
+    /// `[spool]` as the process started.
+    pub fn settings(&self) -> &config::Spool {
+        &self.settings
+    }
+
+    /// Commits `record`; the delivery workers are woken to take it.
+    ///
+    /// # Errors
+    /// [`StoreError::Full`] or [`StoreError::Unavailable`]: nothing was committed.
+    pub async fn commit(&self, record: Record) -> Result<(), StoreError> {
+        self.store.insert(record).await?;
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// Wakes the delivery workers (after a commit, a retry or a redrive).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Resolves when [`Spool::wake`] is next called.
+    pub async fn woken(&self) {
+        self.wake.notified().await;
+    }
+}

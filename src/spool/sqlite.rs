@@ -1,0 +1,763 @@
+//! The SQLite spool store: one file in WAL mode with `synchronous = FULL`, owned by one
+//! writer thread. Every operation goes to that thread; it takes the operations waiting at
+//! that moment and runs them in one transaction (group commit), and answers each caller only
+//! after the commit, so a sender's 2xx follows a durable write. Limits on what is kept
+//! (deliveries and bytes, pending and dead together) are counted in the thread.
+
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::sync::mpsc;
+use std::thread;
+
+use bytes::Bytes;
+use http::Method;
+use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
+use tokio::sync::oneshot;
+
+use super::record::{decode_headers, encode_headers, Record};
+use super::schedule::{DeadReason, Next};
+use super::{Counts, Filter, Limits, State, StoreError, Summary};
+
+/// Operations taken into one transaction at most.
+const BATCH: usize = 1024;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS deliveries (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    route TEXT NOT NULL,
+    state INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    received_at INTEGER NOT NULL,
+    next_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    last_status INTEGER,
+    last_error TEXT,
+    dead_reason TEXT,
+    delivery_id TEXT,
+    replay_key TEXT,
+    client TEXT,
+    method TEXT NOT NULL,
+    target TEXT NOT NULL,
+    headers BLOB,
+    body BLOB,
+    bytes INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS due ON deliveries (route, state, next_at, seq);
+CREATE INDEX IF NOT EXISTS by_state ON deliveries (state, updated_at);
+";
+
+/// A handle on the writer thread.
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    ops: mpsc::Sender<Op>,
+}
+
+type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+
+/// What an attempt came to, for the store.
+#[derive(Clone, Debug)]
+pub struct Settle {
+    pub id: String,
+    pub next: Next,
+    pub status: Option<u16>,
+    pub error: Option<String>,
+    pub now_ms: u64,
+}
+
+/// One operation for the writer thread.
+enum Op {
+    Insert(Box<Record>, Reply<()>),
+    Claim {
+        route: String,
+        limit: usize,
+        ordered: bool,
+        now_ms: u64,
+        reply: Reply<Vec<(Record, u32)>>,
+    },
+    NextDue(String, Reply<Option<u64>>),
+    Settle(Settle, Reply<()>),
+    List(Filter, Reply<Vec<Summary>>),
+    Get(String, Reply<Option<Summary>>),
+    Retry(String, u64, Reply<bool>),
+    Drop(String, Reply<bool>),
+    Redrive(String, u64, Reply<usize>),
+    Counts(Reply<Counts>),
+    Routes(Reply<Vec<String>>),
+    Purge {
+        delivered_before: u64,
+        dead_before: u64,
+        reply: Reply<usize>,
+    },
+}
+
+impl SqliteStore {
+    /// Opens (creating, mode 0600) the file at `path`, puts attempts a crash left in flight
+    /// back to pending, and starts the writer thread.
+    ///
+    /// # Errors
+    /// The file cannot be created or opened, or is not a spool.
+    pub fn open(path: &Path, limits: Limits) -> Result<SqliteStore, StoreError> {
+        let conn = open_connection(path)?;
+        let kept = count_kept(&conn)?;
+        let (tx, rx) = mpsc::channel();
+        thread::Builder::new()
+            .name("hookwall-spool".into())
+            .spawn(move || Writer { conn, limits, kept }.run(rx))
+            .map_err(|e| StoreError::Unavailable(format!("cannot start the spool writer: {e}")))?;
+        Ok(SqliteStore { ops: tx })
+    }
+
+    async fn ask<T>(&self, op: impl FnOnce(Reply<T>) -> Op) -> Result<T, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.ops
+            .send(op(tx))
+            .map_err(|_| StoreError::Unavailable("the spool writer has stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Unavailable("the spool writer has stopped".into()))?
+    }
+
+    /// Commits `record` as pending, due now.
+    pub async fn insert(&self, record: Record) -> Result<(), StoreError> {
+        self.ask(|r| Op::Insert(Box::new(record), r)).await
+    }
+
+    /// Takes up to `limit` due deliveries of `route` in flight (one, the oldest, when
+    /// `ordered`), each with its attempt number.
+    pub async fn claim(
+        &self,
+        route: &str,
+        limit: usize,
+        ordered: bool,
+        now_ms: u64,
+    ) -> Result<Vec<(Record, u32)>, StoreError> {
+        let route = route.to_owned();
+        self.ask(|reply| Op::Claim {
+            route,
+            limit,
+            ordered,
+            now_ms,
+            reply,
+        })
+        .await
+    }
+
+    /// When `route`'s next pending delivery is due.
+    pub async fn next_due(&self, route: &str) -> Result<Option<u64>, StoreError> {
+        let route = route.to_owned();
+        self.ask(|r| Op::NextDue(route, r)).await
+    }
+
+    pub async fn settle(&self, settle: Settle) -> Result<(), StoreError> {
+        self.ask(|r| Op::Settle(settle, r)).await
+    }
+
+    pub async fn list(&self, filter: Filter) -> Result<Vec<Summary>, StoreError> {
+        self.ask(|r| Op::List(filter, r)).await
+    }
+
+    pub async fn get(&self, id: &str) -> Result<Option<Summary>, StoreError> {
+        let id = id.to_owned();
+        self.ask(|r| Op::Get(id, r)).await
+    }
+
+    /// A pending or dead delivery made due now; whether there was one.
+    pub async fn retry(&self, id: &str, now_ms: u64) -> Result<bool, StoreError> {
+        let id = id.to_owned();
+        self.ask(|r| Op::Retry(id, now_ms, r)).await
+    }
+
+    /// A pending or dead delivery removed; whether there was one.
+    pub async fn remove(&self, id: &str) -> Result<bool, StoreError> {
+        let id = id.to_owned();
+        self.ask(|r| Op::Drop(id, r)).await
+    }
+
+    /// Every dead delivery of `route` made due now; how many.
+    pub async fn redrive(&self, route: &str, now_ms: u64) -> Result<usize, StoreError> {
+        let route = route.to_owned();
+        self.ask(|r| Op::Redrive(route, now_ms, r)).await
+    }
+
+    pub async fn counts(&self) -> Result<Counts, StoreError> {
+        self.ask(Op::Counts).await
+    }
+
+    /// The routes that have pending deliveries.
+    pub async fn pending_routes(&self) -> Result<Vec<String>, StoreError> {
+        self.ask(Op::Routes).await
+    }
+
+    /// Forgets delivered metadata and dead deliveries past their retention.
+    pub async fn purge(
+        &self,
+        delivered_before: u64,
+        dead_before: u64,
+    ) -> Result<usize, StoreError> {
+        self.ask(|reply| Op::Purge {
+            delivered_before,
+            dead_before,
+            reply,
+        })
+        .await
+    }
+}
+
+fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+    let unavailable = |e: &dyn std::fmt::Display| {
+        StoreError::Unavailable(format!("spool `{}`: {e}", path.display()))
+    };
+    // Created by hookwall with mode 0600 before SQLite opens it; SQLite gives its -wal and
+    // -shm files the same mode.
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| unavailable(&e))?;
+    let conn = Connection::open(path).map_err(|e| unavailable(&e))?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(|e| unavailable(&e))?;
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(|e| unavailable(&e))?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(|e| unavailable(&e))?;
+    conn.execute_batch(SCHEMA).map_err(|e| unavailable(&e))?;
+    // Attempts a crash left unfinished go back to pending: at least once.
+    conn.execute(
+        "UPDATE deliveries SET state = ?1 WHERE state = ?2",
+        params![State::Pending as i64, State::InFlight as i64],
+    )
+    .map_err(|e| unavailable(&e))?;
+    Ok(conn)
+}
+
+/// Deliveries and bytes kept against the limits: pending, in flight and dead.
+fn count_kept(conn: &Connection) -> Result<(u64, u64), StoreError> {
+    conn.query_row(
+        "SELECT COUNT(*), COALESCE(SUM(bytes), 0) FROM deliveries WHERE state != ?1",
+        params![State::Delivered as i64],
+        |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
+    )
+    .map_err(db)
+}
+
+fn db(e: rusqlite::Error) -> StoreError {
+    StoreError::Unavailable(format!("spool store: {e}"))
+}
+
+/// The writer thread's state.
+struct Writer {
+    conn: Connection,
+    limits: Limits,
+    /// Deliveries and bytes kept now.
+    kept: (u64, u64),
+}
+
+/// An answer held until the transaction commits.
+type Deferred = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+
+fn deferred<T: Send + 'static>(reply: Reply<T>, value: Result<T, StoreError>) -> Deferred {
+    Box::new(move |commit| {
+        let _ = reply.send(commit.and(value));
+    })
+}
+
+impl Writer {
+    fn run(mut self, ops: mpsc::Receiver<Op>) {
+        while let Ok(first) = ops.recv() {
+            let mut batch = vec![first];
+            while batch.len() < BATCH {
+                match ops.try_recv() {
+                    Ok(op) => batch.push(op),
+                    Err(_) => break,
+                }
+            }
+            self.commit(batch);
+        }
+    }
+
+    /// Runs `batch` in one transaction, then answers every operation in it.
+    fn commit(&mut self, batch: Vec<Op>) {
+        let kept_before = self.kept;
+        let limits = self.limits;
+        let mut kept = self.kept;
+        let (answers, committed) = match self.conn.transaction() {
+            Ok(tx) => {
+                let answers: Vec<Deferred> = batch
+                    .into_iter()
+                    .map(|op| apply(&tx, op, limits, &mut kept))
+                    .collect();
+                (answers, tx.commit().map_err(db))
+            }
+            Err(e) => {
+                let answers = batch.into_iter().map(refuse).collect();
+                (answers, Err(db(e)))
+            }
+        };
+        self.kept = if committed.is_ok() { kept } else { kept_before };
+        for answer in answers {
+            answer(committed.clone());
+        }
+    }
+}
+
+/// The answer to an operation that never ran.
+fn refuse(op: Op) -> Deferred {
+    fn failed<T: Send + 'static>(reply: Reply<T>) -> Deferred {
+        deferred(
+            reply,
+            Err(StoreError::Unavailable("spool transaction failed".into())),
+        )
+    }
+    match op {
+        Op::Insert(_, r) | Op::Settle(_, r) => failed(r),
+        Op::Claim { reply, .. } => failed(reply),
+        Op::NextDue(_, r) => failed(r),
+        Op::List(_, r) => failed(r),
+        Op::Get(_, r) => failed(r),
+        Op::Retry(_, _, r) | Op::Drop(_, r) => failed(r),
+        Op::Redrive(_, _, r) | Op::Purge { reply: r, .. } => failed(r),
+        Op::Counts(r) => failed(r),
+        Op::Routes(r) => failed(r),
+    }
+}
+
+/// Runs one operation inside the batch's transaction.
+fn apply(tx: &Transaction<'_>, op: Op, limits: Limits, kept: &mut (u64, u64)) -> Deferred {
+    match op {
+        Op::Insert(record, r) => deferred(r, insert(tx, &record, limits, kept)),
+        Op::Claim {
+            route,
+            limit,
+            ordered,
+            now_ms,
+            reply,
+        } => deferred(reply, claim(tx, &route, limit, ordered, now_ms).map_err(db)),
+        Op::NextDue(route, r) => deferred(r, next_due(tx, &route).map_err(db)),
+        Op::Settle(s, r) => deferred(r, settle(tx, &s, kept).map_err(db)),
+        Op::List(f, r) => deferred(r, list(tx, &f).map_err(db)),
+        Op::Get(id, r) => deferred(r, get(tx, &id).map_err(db)),
+        Op::Retry(id, now, r) => deferred(r, retry(tx, &id, now).map_err(db)),
+        Op::Drop(id, r) => deferred(r, remove(tx, &id, kept).map_err(db)),
+        Op::Redrive(route, now, r) => deferred(r, redrive(tx, &route, now).map_err(db)),
+        Op::Counts(r) => deferred(r, counts(tx, *kept).map_err(db)),
+        Op::Routes(r) => deferred(r, pending_routes(tx).map_err(db)),
+        Op::Purge {
+            delivered_before,
+            dead_before,
+            reply,
+        } => {
+            let purged = purge(tx, delivered_before, dead_before).map_err(db);
+            if let Ok(now_kept) = count_kept(tx) {
+                *kept = now_kept;
+            }
+            deferred(reply, purged)
+        }
+    }
+}
+
+fn insert(
+    tx: &Transaction<'_>,
+    r: &Record,
+    limits: Limits,
+    kept: &mut (u64, u64),
+) -> Result<(), StoreError> {
+    let size = r.size();
+    if kept.0 + 1 > limits.max_deliveries || kept.1 + size > limits.max_bytes {
+        return Err(StoreError::Full);
+    }
+    tx.execute(
+        "INSERT INTO deliveries (id, route, state, received_at, next_at, updated_at,
+             delivery_id, replay_key, client, method, target, headers, body, bytes)
+         VALUES (?1, ?2, ?3, ?4, ?4, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        params![
+            r.id,
+            r.route,
+            State::Pending as i64,
+            r.received_at_ms as i64,
+            r.delivery_id,
+            r.replay_key,
+            r.client,
+            r.method.as_str(),
+            r.target,
+            encode_headers(&r.headers),
+            r.body.as_ref(),
+            size as i64,
+        ],
+    )
+    .map_err(db)?;
+    *kept = (kept.0 + 1, kept.1 + size);
+    Ok(())
+}
+
+const RECORD_COLUMNS: &str =
+    "id, route, method, target, headers, body, delivery_id, replay_key, received_at, client, attempts";
+
+fn record(row: &Row<'_>) -> rusqlite::Result<(Record, u32)> {
+    let headers: Vec<u8> = row.get::<_, Option<Vec<u8>>>(4)?.unwrap_or_default();
+    let body: Vec<u8> = row.get::<_, Option<Vec<u8>>>(5)?.unwrap_or_default();
+    let method: String = row.get(2)?;
+    let bad = |what: String| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, what.into())
+    };
+    let record = Record {
+        id: row.get(0)?,
+        route: row.get(1)?,
+        method: Method::from_bytes(method.as_bytes()).map_err(|e| bad(e.to_string()))?,
+        target: row.get(3)?,
+        headers: decode_headers(&headers).map_err(bad)?,
+        body: Bytes::from(body),
+        delivery_id: row.get(6)?,
+        replay_key: row.get(7)?,
+        received_at_ms: row.get::<_, i64>(8)? as u64,
+        client: row.get(9)?,
+    };
+    Ok((record, row.get::<_, i64>(10)? as u32))
+}
+
+fn claim(
+    tx: &Transaction<'_>,
+    route: &str,
+    limit: usize,
+    ordered: bool,
+    now_ms: u64,
+) -> rusqlite::Result<Vec<(Record, u32)>> {
+    // Ordered: only the oldest undelivered one, and only when it is pending and due.
+    let sql = if ordered {
+        format!(
+            "SELECT {RECORD_COLUMNS}, state, next_at FROM deliveries
+             WHERE route = ?1 AND state IN (0, 1) ORDER BY seq LIMIT 1"
+        )
+    } else {
+        format!(
+            "SELECT {RECORD_COLUMNS}, state, next_at FROM deliveries
+             WHERE route = ?1 AND state = 0 AND next_at <= ?2 ORDER BY next_at, seq LIMIT ?3"
+        )
+    };
+    let mut stmt = tx.prepare_cached(&sql)?;
+    let rows = if ordered {
+        stmt.query_map(params![route], |row| {
+            Ok((record(row)?, row.get::<_, i64>(11)?, row.get::<_, i64>(12)?))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?
+    } else {
+        stmt.query_map(params![route, now_ms as i64, limit as i64], |row| {
+            Ok((record(row)?, row.get::<_, i64>(11)?, row.get::<_, i64>(12)?))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?
+    };
+    let mut taken = Vec::new();
+    for ((rec, attempts), state, next_at) in rows {
+        if state != State::Pending as i64 || next_at as u64 > now_ms {
+            continue;
+        }
+        tx.execute(
+            "UPDATE deliveries SET state = 1, attempts = attempts + 1, updated_at = ?2 WHERE id = ?1",
+            params![rec.id, now_ms as i64],
+        )?;
+        taken.push((rec, attempts + 1));
+    }
+    Ok(taken)
+}
+
+fn next_due(tx: &Transaction<'_>, route: &str) -> rusqlite::Result<Option<u64>> {
+    tx.query_row(
+        "SELECT MIN(next_at) FROM deliveries WHERE route = ?1 AND state = 0",
+        params![route],
+        |r| r.get::<_, Option<i64>>(0),
+    )
+    .map(|v| v.map(|n| n as u64))
+}
+
+fn settle(tx: &Transaction<'_>, s: &Settle, kept: &mut (u64, u64)) -> rusqlite::Result<()> {
+    let now = s.now_ms as i64;
+    match s.next {
+        Next::Delivered => {
+            let bytes: Option<i64> = tx
+                .query_row(
+                    "SELECT bytes FROM deliveries WHERE id = ?1 AND state = 1",
+                    params![s.id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            tx.execute(
+                "UPDATE deliveries SET state = 2, headers = NULL, body = NULL, updated_at = ?2,
+                     last_status = ?3, last_error = NULL WHERE id = ?1 AND state = 1",
+                params![s.id, now, s.status],
+            )?;
+            if let Some(b) = bytes {
+                *kept = (kept.0.saturating_sub(1), kept.1.saturating_sub(b as u64));
+            }
+        }
+        Next::RetryAt(at) => {
+            tx.execute(
+                "UPDATE deliveries SET state = 0, next_at = ?2, updated_at = ?3, last_status = ?4,
+                     last_error = ?5 WHERE id = ?1 AND state = 1",
+                params![s.id, at as i64, now, s.status, s.error],
+            )?;
+        }
+        Next::Dead(reason) => {
+            tx.execute(
+                "UPDATE deliveries SET state = 3, dead_reason = ?2, updated_at = ?3,
+                     last_status = COALESCE(?4, last_status), last_error = COALESCE(?5, last_error)
+                 WHERE id = ?1 AND state IN (0, 1)",
+                params![s.id, reason.code(), now, s.status, s.error],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+const SUMMARY_COLUMNS: &str = "id, route, state, attempts, received_at, next_at, last_status,
+     last_error, delivery_id, bytes, dead_reason, updated_at";
+
+fn summary(row: &Row<'_>) -> rusqlite::Result<Summary> {
+    let state = State::from_i64(row.get(2)?);
+    Ok(Summary {
+        id: row.get(0)?,
+        route: row.get(1)?,
+        state,
+        attempts: row.get::<_, i64>(3)? as u32,
+        received_at_ms: row.get::<_, i64>(4)? as u64,
+        next_attempt_at_ms: (state == State::Pending)
+            .then(|| row.get::<_, i64>(5))
+            .transpose()?
+            .map(|n| n as u64),
+        last_status: row.get::<_, Option<i64>>(6)?.map(|n| n as u16),
+        last_error: row.get(7)?,
+        delivery_id: row.get(8)?,
+        bytes: row.get::<_, i64>(9)? as u64,
+        dead_reason: row
+            .get::<_, Option<String>>(10)?
+            .and_then(|c| DeadReason::from_code(&c)),
+        updated_at_ms: row.get::<_, i64>(11)? as u64,
+    })
+}
+
+fn list(tx: &Transaction<'_>, f: &Filter) -> rusqlite::Result<Vec<Summary>> {
+    let sql = format!(
+        "SELECT {SUMMARY_COLUMNS} FROM deliveries
+         WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR route = ?2)
+         ORDER BY seq DESC LIMIT ?3"
+    );
+    let mut stmt = tx.prepare_cached(&sql)?;
+    let state = f.state.map(|s| s as i64);
+    let rows = stmt.query_map(params![state, f.route, f.limit as i64], summary)?;
+    rows.collect()
+}
+
+fn get(tx: &Transaction<'_>, id: &str) -> rusqlite::Result<Option<Summary>> {
+    let sql = format!("SELECT {SUMMARY_COLUMNS} FROM deliveries WHERE id = ?1");
+    tx.query_row(&sql, params![id], summary).optional()
+}
+
+fn retry(tx: &Transaction<'_>, id: &str, now: u64) -> rusqlite::Result<bool> {
+    let n = tx.execute(
+        "UPDATE deliveries SET state = 0, next_at = ?2, dead_reason = NULL, updated_at = ?2
+         WHERE id = ?1 AND state IN (0, 3)",
+        params![id, now as i64],
+    )?;
+    Ok(n > 0)
+}
+
+fn remove(tx: &Transaction<'_>, id: &str, kept: &mut (u64, u64)) -> rusqlite::Result<bool> {
+    let bytes: Option<i64> = tx
+        .query_row(
+            "SELECT bytes FROM deliveries WHERE id = ?1 AND state IN (0, 3)",
+            params![id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(bytes) = bytes else { return Ok(false) };
+    tx.execute("DELETE FROM deliveries WHERE id = ?1", params![id])?;
+    *kept = (
+        kept.0.saturating_sub(1),
+        kept.1.saturating_sub(bytes as u64),
+    );
+    Ok(true)
+}
+
+fn redrive(tx: &Transaction<'_>, route: &str, now: u64) -> rusqlite::Result<usize> {
+    tx.execute(
+        "UPDATE deliveries SET state = 0, next_at = ?2, dead_reason = NULL, updated_at = ?2
+         WHERE route = ?1 AND state = 3",
+        params![route, now as i64],
+    )
+}
+
+fn counts(tx: &Transaction<'_>, kept: (u64, u64)) -> rusqlite::Result<Counts> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT route, state, COUNT(*), MIN(received_at) FROM deliveries GROUP BY route, state",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            State::from_i64(r.get(1)?),
+            r.get::<_, i64>(2)? as u64,
+            r.get::<_, i64>(3)? as u64,
+        ))
+    })?;
+    Ok(Counts {
+        by_route: rows.collect::<rusqlite::Result<_>>()?,
+        kept: kept.0,
+        bytes: kept.1,
+    })
+}
+
+fn pending_routes(tx: &Transaction<'_>) -> rusqlite::Result<Vec<String>> {
+    let mut stmt =
+        tx.prepare_cached("SELECT DISTINCT route FROM deliveries WHERE state IN (0, 1)")?;
+    let rows = stmt.query_map([], |r| r.get(0))?;
+    rows.collect()
+}
+
+fn purge(tx: &Transaction<'_>, delivered_before: u64, dead_before: u64) -> rusqlite::Result<usize> {
+    let delivered = tx.execute(
+        "DELETE FROM deliveries WHERE state = 2 AND updated_at < ?1",
+        params![delivered_before as i64],
+    )?;
+    let dead = tx.execute(
+        "DELETE FROM deliveries WHERE state = 3 AND updated_at < ?1",
+        params![dead_before as i64],
+    )?;
+    Ok(delivered + dead)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::PathBuf;
+
+    use http::HeaderMap;
+
+    use super::*;
+    use crate::spool::{new_id, DeadReason};
+
+    /// A fresh folder for one test's spool file.
+    fn folder(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("hwspool-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn record(route: &str, body: &'static [u8]) -> Record {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-hookwall-verified", "github".parse().unwrap());
+        Record {
+            id: new_id(1_000),
+            route: route.into(),
+            method: Method::POST,
+            target: "/webhooks/github?x=1".into(),
+            headers,
+            body: Bytes::from_static(body),
+            delivery_id: Some("d-1".into()),
+            replay_key: None,
+            received_at_ms: 1_000,
+            client: Some("127.0.0.1".into()),
+        }
+    }
+
+    const ROOMY: Limits = Limits {
+        max_deliveries: 100,
+        max_bytes: 1 << 20,
+    };
+
+    #[tokio::test]
+    async fn the_file_is_private_and_a_commit_survives_a_reopen_with_its_exact_bytes() {
+        let dir = folder("reopen");
+        let path = dir.join("spool.db");
+        let store = SqliteStore::open(&path, ROOMY).unwrap();
+        let rec = record("github", b"{\"exact\": \"bytes\"}\n");
+        store.insert(rec.clone()).await.unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        drop(store);
+        let store = SqliteStore::open(&path, ROOMY).unwrap();
+        let claimed = store.claim("github", 10, false, 2_000).await.unwrap();
+        assert_eq!(claimed, vec![(rec, 1)]);
+    }
+
+    #[tokio::test]
+    async fn an_attempt_left_in_flight_by_a_crash_is_pending_again_at_the_next_open() {
+        let dir = folder("crash");
+        let path = dir.join("spool.db");
+        let store = SqliteStore::open(&path, ROOMY).unwrap();
+        store.insert(record("github", b"one")).await.unwrap();
+        assert_eq!(
+            store.claim("github", 10, false, 2_000).await.unwrap().len(),
+            1
+        );
+        assert!(store
+            .claim("github", 10, false, 2_000)
+            .await
+            .unwrap()
+            .is_empty());
+        drop(store);
+        let store = SqliteStore::open(&path, ROOMY).unwrap();
+        let again = store.claim("github", 10, false, 2_000).await.unwrap();
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].1, 2, "the attempt counts on");
+    }
+
+    #[tokio::test]
+    async fn limits_refuse_without_evicting_and_a_delivered_body_frees_its_room() {
+        let dir = folder("limits");
+        let limits = Limits {
+            max_deliveries: 2,
+            max_bytes: 1 << 20,
+        };
+        let store = SqliteStore::open(&dir.join("spool.db"), limits).unwrap();
+        let first = record("r", b"1");
+        store.insert(first.clone()).await.unwrap();
+        store.insert(record("r", b"2")).await.unwrap();
+        assert_eq!(store.insert(record("r", b"3")).await, Err(StoreError::Full));
+        assert_eq!(store.counts().await.unwrap().kept, 2);
+        store.claim("r", 1, false, 5_000).await.unwrap();
+        let settle = |next| Settle {
+            id: first.id.clone(),
+            next,
+            status: Some(200),
+            error: None,
+            now_ms: 6_000,
+        };
+        store.settle(settle(Next::Delivered)).await.unwrap();
+        store.insert(record("r", b"3")).await.unwrap();
+        let done = store.get(&first.id).await.unwrap().unwrap();
+        assert_eq!(done.state, State::Delivered);
+        assert_eq!(done.last_status, Some(200));
+    }
+
+    #[tokio::test]
+    async fn dead_deliveries_are_kept_until_a_redrive_or_a_drop() {
+        let dir = folder("dead");
+        let store = SqliteStore::open(&dir.join("spool.db"), ROOMY).unwrap();
+        let rec = record("r", b"dead");
+        store.insert(rec.clone()).await.unwrap();
+        store.claim("r", 1, false, 5_000).await.unwrap();
+        store
+            .settle(Settle {
+                id: rec.id.clone(),
+                next: Next::Dead(DeadReason::NoRetryStatus),
+                status: Some(410),
+                error: Some("status_4xx".into()),
+                now_ms: 6_000,
+            })
+            .await
+            .unwrap();
+        let dead = store.get(&rec.id).await.unwrap().unwrap();
+        assert_eq!(
+            (dead.state, dead.dead_reason),
+            (State::Dead, Some(DeadReason::NoRetryStatus))
+        );
+        assert!(store.claim("r", 1, false, 9_000).await.unwrap().is_empty());
+        assert_eq!(store.redrive("r", 7_000).await.unwrap(), 1);
+        let back = store.claim("r", 1, false, 9_000).await.unwrap();
+        assert_eq!(back[0].0.body, rec.body);
+        assert!(
+            !store.remove(&rec.id).await.unwrap(),
+            "in flight: not dropped"
+        );
+    }
+}
