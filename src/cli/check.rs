@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
 
-use crate::config::{self, duration, size, Config, Route};
+use crate::config::{self, duration, size, Config, DeliveryMode, Route};
 
 /// Runs `hookwall check` on `path`: exit 0 if the config is valid, else 1.
 pub(super) fn check(path: &Path) -> ExitCode {
@@ -72,7 +72,50 @@ pub fn route_table(config: &Config) -> String {
             shadow.join(", ")
         );
     }
+    out.push_str(&spooling(config));
     out
+}
+
+/// The spool line: its store and limits, then each spooling route's settings.
+fn spooling(config: &Config) -> String {
+    let routes: Vec<String> = config
+        .routes
+        .iter()
+        .filter(|r| r.delivery != DeliveryMode::Forward)
+        .map(|r| {
+            let waits: Vec<String> = r
+                .spool
+                .retry_schedule
+                .iter()
+                .map(|d| duration::display(*d))
+                .collect();
+            format!(
+                "{} ({}, {} in flight{}, answers {}, retries after {})",
+                r.name,
+                r.delivery.as_str(),
+                r.spool.max_in_flight,
+                if r.spool.ordered { ", ordered" } else { "" },
+                r.spool.status,
+                if waits.is_empty() {
+                    "none".to_owned()
+                } else {
+                    waits.join(", ")
+                },
+            )
+        })
+        .collect();
+    if routes.is_empty() {
+        return String::new();
+    }
+    let s = &config.spool;
+    format!(
+        "spool {} (at most {} deliveries and {}, dead after {}): {}\n",
+        s.store,
+        s.max_deliveries,
+        size::Display(s.max_bytes),
+        duration::display(s.max_age),
+        routes.join("; ")
+    )
 }
 
 /// The first line: the file, the route count, the listeners and the server's deadlines.
