@@ -141,13 +141,9 @@ impl Rejection {
                 headers.insert(header::ALLOW, v);
             }
         }
-        if matches!(
-            self,
-            Rejection::InFlight
-                | Rejection::ReplayStoreDown
-                | Rejection::SpoolUnavailable
-                | Rejection::SpoolFull
-        ) {
+        // A 409 or 503 is "not now": the sender is told when to try again.
+        let status = self.status();
+        if status == StatusCode::CONFLICT || status == StatusCode::SERVICE_UNAVAILABLE {
             headers.insert(
                 header::RETRY_AFTER,
                 HeaderValue::from_static(RETRY_AFTER_SECS),
