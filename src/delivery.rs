@@ -11,7 +11,6 @@
 //! under way get `shutdown_timeout` to finish; the rest stay pending.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -26,7 +25,6 @@ use tokio::time::Instant;
 use crate::config::{DeliveryMode, Route};
 use crate::headers::{X_HOOKWALL_ATTEMPT, X_HOOKWALL_RECEIVED_AT, X_HOOKWALL_SPOOL_ID};
 use crate::proxy::Proxy;
-use crate::spool::record::splitmix;
 use crate::spool::schedule::retry_after;
 use crate::spool::{self, Attempt, DeadReason, Next, Policy, Record, Settle, Spool};
 use crate::upstream::UpstreamError;
@@ -37,7 +35,7 @@ const TRIP_AFTER: u32 = 5;
 const IDLE: Duration = Duration::from_secs(1);
 /// How often delivered and dead deliveries past their retention are forgotten.
 const PURGE_EVERY: Duration = Duration::from_secs(60);
-/// How long an attempt waits for the rest of the app's answer after its head.
+/// How long an attempt reads the rest of the app's answer after its head.
 const DRAIN: Duration = Duration::from_secs(5);
 
 /// The running workers; [`Workers::stop`] ends them, and so does dropping them (at once).
@@ -285,8 +283,13 @@ async fn try_once(
         Ok(res) => {
             let status = res.status();
             let wait = retry_after(status, res.headers().get(RETRY_AFTER), SystemTime::now());
-            // Read the rest, so the connection can serve the next attempt.
-            let _ = tokio::time::timeout(DRAIN, res.into_body().collect()).await;
+            // Read the rest, so the connection can serve the next attempt; frame by frame,
+            // kept nowhere: the app's answer is not ours to buffer.
+            let mut body = res.into_body();
+            let _ = tokio::time::timeout(DRAIN, async {
+                while let Some(Ok(_)) = body.frame().await {}
+            })
+            .await;
             Attempt::Answered {
                 status,
                 retry_after: wait,
@@ -300,7 +303,7 @@ async fn try_once(
         attempt,
         record.received_at_ms,
         spool::now_ms(),
-        spread(),
+        crate::unique::spread(),
     );
     log(&record, attempt, result, next);
     let status = match result {
@@ -325,10 +328,7 @@ fn policy<'a>(route: &'a Route, spool: &'a Spool) -> Policy<'a> {
 fn attempt_request(record: &Record, attempt: u32) -> Request<Full<Bytes>> {
     let mut req = Request::new(Full::new(record.body.clone()));
     *req.method_mut() = record.method.clone();
-    *req.uri_mut() = record
-        .target
-        .parse()
-        .unwrap_or_else(|_| Uri::from_static("/"));
+    *req.uri_mut() = Uri::from(record.target.clone());
     let mut headers = record.headers.clone();
     if let Ok(id) = HeaderValue::from_str(&record.id) {
         headers.insert(X_HOOKWALL_SPOOL_ID.clone(), id);
@@ -351,13 +351,6 @@ fn rfc3339(ms: u64) -> String {
         .ok()
         .and_then(|t| t.format(format).ok())
         .unwrap_or_default()
-}
-
-/// A number in [-1, 1] for the jitter, different at every call.
-fn spread() -> f64 {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed) ^ spool::now_ms().rotate_left(20);
-    (splitmix(n) >> 11) as f64 / (1u64 << 52) as f64 - 1.0
 }
 
 async fn settle(

@@ -20,4 +20,5 @@ pub mod secret;
 pub mod server;
 pub mod spool;
 pub mod target;
+pub mod unique;
 pub mod upstream;

@@ -256,7 +256,8 @@ impl Proxy {
             Claimed::Go(guard) => guard,
             Claimed::Duplicate => return Ok((claim::duplicate(), Outcome::Duplicate)),
         };
-        if let (Mark::Verified(_), true) = (&mark, route.delivery != DeliveryMode::Forward) {
+        // Only a verified delivery is ever spooled: never a handshake or a shadow forward.
+        if matches!(mark, Mark::Verified(_)) && route.delivery != DeliveryMode::Forward {
             return self.deliver(ctx, index, body, &mark, guard).await;
         }
         let req = self.upstream_request(ctx, index, body, &mark);

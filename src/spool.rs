@@ -49,18 +49,6 @@ impl State {
             State::Dead => "dead",
         }
     }
-
-    /// The state named `name`.
-    pub fn parse(name: &str) -> Option<State> {
-        [
-            State::Pending,
-            State::InFlight,
-            State::Delivered,
-            State::Dead,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == name)
-    }
 }
 
 /// Why the spool could not do what was asked.
@@ -147,11 +135,6 @@ impl Spool {
         };
         let store = match &settings.store {
             SpoolStore::Sqlite(path) => SqliteStore::open(path, limits)?,
-            SpoolStore::Redis(url) => {
-                return Err(StoreError::Unavailable(format!(
-                    "{url}: the Redis spool store is not built yet"
-                )))
-            }
         };
         Ok(Spool {
             store,
@@ -178,11 +161,6 @@ impl Spool {
         self.store.insert(record).await?;
         self.wake.notify_one();
         Ok(())
-    }
-
-    /// Wakes the delivery workers (after a commit, a retry or a redrive).
-    pub fn wake(&self) {
-        self.wake.notify_one();
     }
 
     /// Resolves when [`Spool::wake`] is next called.

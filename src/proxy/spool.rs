@@ -8,8 +8,8 @@
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::request::Parts;
-use http::{Request, Response, StatusCode};
-use http_body_util::Full;
+use http::uri::PathAndQuery;
+use http::{Response, StatusCode};
 
 use super::claim::ReplayGuard;
 use super::outcome::Outcome;
@@ -41,17 +41,11 @@ impl Proxy {
         guard: Option<ReplayGuard<'_>>,
     ) -> Result<(Response<ResponseBody>, Outcome), Rejection> {
         let route = &ctx.snapshot.routes().routes()[index];
-        let (parts, _) = self
-            .upstream_request(ctx, index, body.clone(), mark)
-            .into_parts();
-        let record = record(ctx, route, &parts, body.clone(), guard.as_ref());
         if route.delivery != DeliveryMode::SpoolOnFailure {
-            return self.commit(route, record, guard, None).await;
+            return self.commit(ctx, index, body, mark, guard, None).await;
         }
-        let res = self
-            .forward(ctx, index, Request::from_parts(parts, Full::new(body)))
-            .await;
-        let upstream_status = match res {
+        let req = self.upstream_request(ctx, index, body.clone(), mark);
+        let upstream_status = match self.forward(ctx, index, req).await {
             Ok(res) if !app_cannot_take(res.status()) => {
                 let status = res.status();
                 if let Some(guard) = guard {
@@ -66,17 +60,28 @@ impl Proxy {
             Ok(res) => Some(res.status().as_u16()),
             Err(_) => None,
         };
-        self.commit(route, record, guard, upstream_status).await
+        // The forward took its request; the spool gets the same one, built again (only on
+        // this failure path, so a forward that succeeds copies nothing).
+        self.commit(ctx, index, body, mark, guard, upstream_status)
+            .await
     }
 
-    /// Commits `record`, settles the replay claim, and answers the sender.
+    /// Commits the request a forward would send, settles the replay claim, and answers the
+    /// sender.
     async fn commit(
         &self,
-        route: &Route,
-        record: Record,
+        ctx: &Ctx<'_>,
+        index: usize,
+        body: Bytes,
+        mark: &Mark,
         guard: Option<ReplayGuard<'_>>,
         upstream_status: Option<u16>,
     ) -> Result<(Response<ResponseBody>, Outcome), Rejection> {
+        let route = &ctx.snapshot.routes().routes()[index];
+        let (parts, _) = self
+            .upstream_request(ctx, index, body.clone(), mark)
+            .into_parts();
+        let record = record(ctx, route, parts, body, guard.as_ref());
         let id = record.id.clone();
         let committed = match &self.spool {
             Some(spool) => spool.commit(record).await,
@@ -106,11 +111,11 @@ impl Proxy {
     }
 }
 
-/// The stored form of the request a forward would send.
+/// The stored form of the request a forward would send (`parts`, whose headers it takes).
 fn record(
     ctx: &Ctx<'_>,
     route: &Route,
-    parts: &Parts,
+    parts: Parts,
     body: Bytes,
     guard: Option<&ReplayGuard<'_>>,
 ) -> Record {
@@ -118,13 +123,14 @@ fn record(
     let target = parts
         .uri
         .path_and_query()
-        .map_or_else(|| "/".to_owned(), |pq| pq.as_str().to_owned());
+        .cloned()
+        .unwrap_or_else(|| PathAndQuery::from_static("/"));
     Record {
         id: spool::new_id(received_at_ms),
         route: route.name.clone(),
-        method: parts.method.clone(),
+        method: parts.method,
         target,
-        headers: parts.headers.clone(),
+        headers: parts.headers,
         body,
         delivery_id: ctx.verified.as_ref().and_then(|v| v.delivery_id.clone()),
         replay_key: guard.map(|g| g.key().to_owned()),

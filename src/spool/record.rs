@@ -1,17 +1,17 @@
 //! What the spool stores of a delivery: the exact request hookwall would forward (method,
 //! target, the forwarded header set, the verified body) and what an operator needs to know of
 //! it (route, delivery id, replay key, when it arrived, from whom). Never a secret: the
-//! headers are the forwarded set, from which the signature header is not removed only where
-//! the app itself reads it, exactly as a plain forward sends it.
+//! headers are the set a plain forward sends the app, the sender's signature header among
+//! them, as the app would see it.
 //!
 //! Headers are kept as `name:value` lines: a header name holds no `:`, and a value holds no
 //! CR, LF or NUL, so the encoding needs no escaping and reads back exactly.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
+use http::uri::PathAndQuery;
 use http::{HeaderMap, Method};
 
 /// One delivery as committed to the spool.
@@ -22,7 +22,7 @@ pub struct Record {
     pub route: String,
     pub method: Method,
     /// The path and query, as received.
-    pub target: String,
+    pub target: PathAndQuery,
     /// The header set a plain forward sends (hookwall's own headers included).
     pub headers: HeaderMap,
     pub body: Bytes,
@@ -50,28 +50,10 @@ pub fn now_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// A new spool id: `sp_`, the time in milliseconds (so ids sort by arrival), then 64 bits
-/// mixed from a process seed and a counter (so replicas and restarts do not collide).
+/// A new spool id: `sp_`, the time in milliseconds (so ids sort by arrival), then a number
+/// of [`crate::unique`] (so replicas and restarts do not collide).
 pub fn new_id(received_at_ms: u64) -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-    let seed = *SEED.get_or_init(|| {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
-        splitmix(nanos ^ u64::from(std::process::id()).rotate_left(32))
-    });
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let tail = splitmix(seed.wrapping_add(n.wrapping_mul(0x9E37_79B9_7F4A_7C15)));
-    format!("sp_{received_at_ms:012x}{tail:016x}")
-}
-
-/// One SplitMix64 step: a well-mixed 64-bit value from any input.
-pub fn splitmix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+    format!("sp_{received_at_ms:012x}{:016x}", crate::unique::next())
 }
 
 /// The headers as `name:value\n` lines, in order, repeated names repeated.
@@ -154,7 +136,7 @@ mod tests {
             id: new_id(0),
             route: "r".into(),
             method: Method::POST,
-            target: "/".into(),
+            target: PathAndQuery::from_static("/"),
             headers,
             body: Bytes::from_static(b"12345"),
             delivery_id: None,

@@ -10,6 +10,7 @@ use std::sync::mpsc;
 use std::thread;
 
 use bytes::Bytes;
+use http::uri::PathAndQuery;
 use http::Method;
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 use tokio::sync::oneshot;
@@ -380,7 +381,7 @@ fn insert(
             r.replay_key,
             r.client,
             r.method.as_str(),
-            r.target,
+            r.target.as_str(),
             encode_headers(&r.headers),
             r.body.as_ref(),
             size as i64,
@@ -398,6 +399,7 @@ fn record(row: &Row<'_>) -> rusqlite::Result<(Record, u32)> {
     let headers: Vec<u8> = row.get::<_, Option<Vec<u8>>>(4)?.unwrap_or_default();
     let body: Vec<u8> = row.get::<_, Option<Vec<u8>>>(5)?.unwrap_or_default();
     let method: String = row.get(2)?;
+    let target: String = row.get(3)?;
     let bad = |what: String| {
         rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, what.into())
     };
@@ -405,7 +407,7 @@ fn record(row: &Row<'_>) -> rusqlite::Result<(Record, u32)> {
         id: row.get(0)?,
         route: row.get(1)?,
         method: Method::from_bytes(method.as_bytes()).map_err(|e| bad(e.to_string()))?,
-        target: row.get(3)?,
+        target: PathAndQuery::try_from(target).map_err(|e| bad(e.to_string()))?,
         headers: decode_headers(&headers).map_err(bad)?,
         body: Bytes::from(body),
         delivery_id: row.get(6)?,
@@ -423,42 +425,32 @@ fn claim(
     ordered: bool,
     now_ms: u64,
 ) -> rusqlite::Result<Vec<(Record, u32)>> {
-    // Ordered: only the oldest undelivered one, and only when it is pending and due.
-    let sql = if ordered {
-        format!(
-            "SELECT {RECORD_COLUMNS}, state, next_at FROM deliveries
-             WHERE route = ?1 AND state IN (0, 1) ORDER BY seq LIMIT 1"
-        )
+    // Pending and due; on an ordered route also the route's oldest undelivered one, so a
+    // head that waits or is under way holds the rest back.
+    let head = if ordered {
+        "AND seq = (SELECT MIN(seq) FROM deliveries WHERE route = ?1 AND state IN (0, 1))"
     } else {
-        format!(
-            "SELECT {RECORD_COLUMNS}, state, next_at FROM deliveries
-             WHERE route = ?1 AND state = 0 AND next_at <= ?2 ORDER BY next_at, seq LIMIT ?3"
-        )
+        ""
     };
-    let mut stmt = tx.prepare_cached(&sql)?;
-    let rows = if ordered {
-        stmt.query_map(params![route], |row| {
-            Ok((record(row)?, row.get::<_, i64>(11)?, row.get::<_, i64>(12)?))
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?
-    } else {
-        stmt.query_map(params![route, now_ms as i64, limit as i64], |row| {
-            Ok((record(row)?, row.get::<_, i64>(11)?, row.get::<_, i64>(12)?))
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?
-    };
-    let mut taken = Vec::new();
-    for ((rec, attempts), state, next_at) in rows {
-        if state != State::Pending as i64 || next_at as u64 > now_ms {
-            continue;
-        }
-        tx.execute(
-            "UPDATE deliveries SET state = 1, attempts = attempts + 1, updated_at = ?2 WHERE id = ?1",
-            params![rec.id, now_ms as i64],
-        )?;
-        taken.push((rec, attempts + 1));
+    let sql = format!(
+        "SELECT {RECORD_COLUMNS} FROM deliveries
+         WHERE route = ?1 AND state = 0 AND next_at <= ?2 {head}
+         ORDER BY next_at, seq LIMIT ?3"
+    );
+    let taken: Vec<(Record, u32)> = tx
+        .prepare_cached(&sql)?
+        .query_map(params![route, now_ms as i64, limit as i64], record)?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut mark = tx.prepare_cached(
+        "UPDATE deliveries SET state = 1, attempts = attempts + 1, updated_at = ?2 WHERE id = ?1",
+    )?;
+    for (rec, _) in &taken {
+        mark.execute(params![rec.id, now_ms as i64])?;
     }
-    Ok(taken)
+    Ok(taken
+        .into_iter()
+        .map(|(rec, attempts)| (rec, attempts + 1))
+        .collect())
 }
 
 fn next_due(tx: &Transaction<'_>, route: &str) -> rusqlite::Result<Option<u64>> {
@@ -474,19 +466,16 @@ fn settle(tx: &Transaction<'_>, s: &Settle, kept: &mut (u64, u64)) -> rusqlite::
     let now = s.now_ms as i64;
     match s.next {
         Next::Delivered => {
-            let bytes: Option<i64> = tx
+            let freed: Option<i64> = tx
                 .query_row(
-                    "SELECT bytes FROM deliveries WHERE id = ?1 AND state = 1",
-                    params![s.id],
+                    "UPDATE deliveries SET state = 2, headers = NULL, body = NULL, updated_at = ?2,
+                         last_status = ?3, last_error = NULL WHERE id = ?1 AND state = 1
+                     RETURNING bytes",
+                    params![s.id, now, s.status],
                     |r| r.get(0),
                 )
                 .optional()?;
-            tx.execute(
-                "UPDATE deliveries SET state = 2, headers = NULL, body = NULL, updated_at = ?2,
-                     last_status = ?3, last_error = NULL WHERE id = ?1 AND state = 1",
-                params![s.id, now, s.status],
-            )?;
-            if let Some(b) = bytes {
+            if let Some(b) = freed {
                 *kept = (kept.0.saturating_sub(1), kept.1.saturating_sub(b as u64));
             }
         }
@@ -562,15 +551,14 @@ fn retry(tx: &Transaction<'_>, id: &str, now: u64) -> rusqlite::Result<bool> {
 }
 
 fn remove(tx: &Transaction<'_>, id: &str, kept: &mut (u64, u64)) -> rusqlite::Result<bool> {
-    let bytes: Option<i64> = tx
+    let freed: Option<i64> = tx
         .query_row(
-            "SELECT bytes FROM deliveries WHERE id = ?1 AND state IN (0, 3)",
+            "DELETE FROM deliveries WHERE id = ?1 AND state IN (0, 3) RETURNING bytes",
             params![id],
             |r| r.get(0),
         )
         .optional()?;
-    let Some(bytes) = bytes else { return Ok(false) };
-    tx.execute("DELETE FROM deliveries WHERE id = ?1", params![id])?;
+    let Some(bytes) = freed else { return Ok(false) };
     *kept = (
         kept.0.saturating_sub(1),
         kept.1.saturating_sub(bytes as u64),
@@ -632,7 +620,7 @@ mod tests {
     use http::HeaderMap;
 
     use super::*;
-    use crate::spool::{new_id, DeadReason};
+    use crate::spool::{new_id, DeadReason, Filter, Summary};
 
     /// A fresh folder for one test's spool file.
     fn folder(name: &str) -> PathBuf {
@@ -649,7 +637,7 @@ mod tests {
             id: new_id(1_000),
             route: route.into(),
             method: Method::POST,
-            target: "/webhooks/github?x=1".into(),
+            target: PathAndQuery::from_static("/webhooks/github?x=1"),
             headers,
             body: Bytes::from_static(body),
             delivery_id: Some("d-1".into()),
@@ -759,5 +747,46 @@ mod tests {
             !store.remove(&rec.id).await.unwrap(),
             "in flight: not dropped"
         );
+    }
+
+    #[tokio::test]
+    async fn listings_filter_by_state_and_route_newest_first_and_retry_makes_a_dead_one_due() {
+        let dir = folder("list");
+        let store = SqliteStore::open(&dir.join("spool.db"), ROOMY).unwrap();
+        let (a, b, c) = (record("a", b"1"), record("a", b"2"), record("b", b"3"));
+        for r in [&a, &b, &c] {
+            store.insert(r.clone()).await.unwrap();
+        }
+        let of = |state, route: Option<&str>| Filter {
+            state,
+            route: route.map(str::to_owned),
+            limit: 10,
+        };
+        let ids = |list: Vec<Summary>| list.into_iter().map(|s| s.id).collect::<Vec<_>>();
+        let route_a = store.list(of(None, Some("a"))).await.unwrap();
+        assert_eq!(ids(route_a), [b.id.clone(), a.id.clone()]);
+        assert_eq!(
+            ids(store.list(of(Some(State::Pending), None)).await.unwrap()).len(),
+            3
+        );
+        store.claim("b", 1, false, 5_000).await.unwrap();
+        store
+            .settle(Settle {
+                id: c.id.clone(),
+                next: Next::Dead(DeadReason::RetriesExhausted),
+                status: Some(500),
+                error: Some("status_5xx".into()),
+                now_ms: 6_000,
+            })
+            .await
+            .unwrap();
+        let dead = store.list(of(Some(State::Dead), None)).await.unwrap();
+        assert_eq!(dead.len(), 1);
+        assert_eq!(dead[0].id, c.id);
+        assert_eq!(dead[0].last_error.as_deref(), Some("status_5xx"));
+        assert!(store.retry(&c.id, 7_000).await.unwrap());
+        let due = store.claim("b", 1, false, 7_000).await.unwrap();
+        assert_eq!(due[0].0.id, c.id);
+        assert!(!store.retry("sp_none", 7_000).await.unwrap());
     }
 }
