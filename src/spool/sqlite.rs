@@ -615,20 +615,12 @@ fn purge(tx: &Transaction<'_>, delivered_before: u64, dead_before: u64) -> rusql
 #[cfg(test)]
 mod tests {
     use std::os::unix::fs::PermissionsExt;
-    use std::path::PathBuf;
 
+    use hookwall_testkit::fs::TempDir;
     use http::HeaderMap;
 
     use super::*;
     use crate::spool::{new_id, DeadReason, Filter, Summary};
-
-    /// A fresh folder for one test's spool file.
-    fn folder(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("hwspool-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
 
     fn record(route: &str, body: &'static [u8]) -> Record {
         let mut headers = HeaderMap::new();
@@ -654,7 +646,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_file_is_private_and_a_commit_survives_a_reopen_with_its_exact_bytes() {
-        let dir = folder("reopen");
+        let dir = TempDir::new();
         let path = dir.join("spool.db");
         let store = SqliteStore::open(&path, ROOMY).unwrap();
         let rec = record("github", b"{\"exact\": \"bytes\"}\n");
@@ -669,7 +661,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_attempt_left_in_flight_by_a_crash_is_pending_again_at_the_next_open() {
-        let dir = folder("crash");
+        let dir = TempDir::new();
         let path = dir.join("spool.db");
         let store = SqliteStore::open(&path, ROOMY).unwrap();
         store.insert(record("github", b"one")).await.unwrap();
@@ -691,7 +683,7 @@ mod tests {
 
     #[tokio::test]
     async fn limits_refuse_without_evicting_and_a_delivered_body_frees_its_room() {
-        let dir = folder("limits");
+        let dir = TempDir::new();
         let limits = Limits {
             max_deliveries: 2,
             max_bytes: 1 << 20,
@@ -719,7 +711,7 @@ mod tests {
 
     #[tokio::test]
     async fn dead_deliveries_are_kept_until_a_redrive_or_a_drop() {
-        let dir = folder("dead");
+        let dir = TempDir::new();
         let store = SqliteStore::open(&dir.join("spool.db"), ROOMY).unwrap();
         let rec = record("r", b"dead");
         store.insert(rec.clone()).await.unwrap();
@@ -751,7 +743,7 @@ mod tests {
 
     #[tokio::test]
     async fn listings_filter_by_state_and_route_newest_first_and_retry_makes_a_dead_one_due() {
-        let dir = folder("list");
+        let dir = TempDir::new();
         let store = SqliteStore::open(&dir.join("spool.db"), ROOMY).unwrap();
         let (a, b, c) = (record("a", b"1"), record("a", b"2"), record("b", b"3"));
         for r in [&a, &b, &c] {

@@ -7,7 +7,6 @@
 //! holds a [`GATE`] read guard and the memory test takes it for writing.
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -137,14 +136,10 @@ impl Rig {
         (Rig::with(gate, upstream, "5s").await, hold)
     }
 
-    /// hookwall with the test [`config`] in front of `upstream`. The config is parsed here
-    /// rather than by [`Hookwall::from_text`], whose future holds the (not `Sync`) lookup
-    /// across an await and so cannot start a rig inside a spawned task.
+    /// hookwall with the test [`config`] in front of `upstream`.
     async fn with(gate: Gate, upstream: Upstream, body_timeout: &str) -> Rig {
         let text = config(upstream.addr, body_timeout);
-        let config = hookwall::config::parse(&text, Path::new("adversarial.toml"), &env)
-            .unwrap_or_else(|e| panic!("test config invalid:\n{e}"));
-        let hookwall = Hookwall::start_config(config).await;
+        let hookwall = Hookwall::from_text(&text, "adversarial.toml", &env).await;
         Rig {
             upstream,
             hookwall,

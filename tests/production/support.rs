@@ -33,6 +33,7 @@ pub use hookwall_testkit::reference::{b64, github_signature, mac1, mac256};
 pub use hookwall_testkit::tls::{peer_cert, tls_connect, Leaf, TestCa};
 pub use hookwall_testkit::upstream::{Behaviour, Seen, Upstream, DELAY_HEADER};
 pub use hookwall_testkit::wait::{eventually, within};
+use hookwall_testkit::wire;
 
 // ---------------------------------------------------------------------------------------
 // Secrets and config text
@@ -332,8 +333,9 @@ async fn read_more<S: AsyncRead + Unpin>(stream: &mut S, buf: &mut Vec<u8>) -> O
     }
 }
 
-/// Reads one HTTP/1.1 message (head, then a `Content-Length` body) from `stream`, keeping
-/// what follows it in `buf`: its head and body, or `None` once the connection ends.
+/// Reads one HTTP/1.1 request (head, then a `Content-Length` body) from `stream`, keeping
+/// what follows it in `buf`: its head and body, or `None` once the connection ends. (The
+/// kit's `wire` reads responses; this reads what hookwall sends a scripted upstream.)
 async fn read_message<S: AsyncRead + Unpin>(
     stream: &mut S,
     buf: &mut Vec<u8>,
@@ -363,10 +365,12 @@ async fn read_message<S: AsyncRead + Unpin>(
 
 /// Reads one response from a raw connection: its status and body, or `None` if the
 /// connection ends first.
+///
+/// The kit's parser reads it; the callers bound the wait themselves, so its deadline is far.
 pub async fn read_response<S: AsyncRead + Unpin>(stream: &mut S) -> Option<(u16, String)> {
-    let (head, body) = read_message(stream, &mut Vec::new()).await?;
-    let status = head.split_whitespace().nth(1)?.parse().ok()?;
-    Some((status, String::from_utf8_lossy(&body).into_owned()))
+    let far = Instant::now() + Duration::from_secs(3600);
+    let res = wire::read_response(stream, &mut Vec::new(), far).await?;
+    Some((res.status, String::from_utf8_lossy(&res.body).into_owned()))
 }
 
 /// Writes a raw request on `stream` and reads its answer (bounded).

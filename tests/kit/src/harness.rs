@@ -41,10 +41,16 @@ fn ephemeral() -> Listen {
 impl Hookwall {
     /// From config text read with `env`, named `name` in errors; on `127.0.0.1:0`, no admin
     /// listener.
-    pub async fn from_text(text: &str, name: &str, env: EnvLookup<'_>) -> Hookwall {
+    /// The config is parsed before the returned future starts, so the future holds no
+    /// borrow of the lookup and a test may start hookwall inside a spawned task.
+    pub fn from_text(
+        text: &str,
+        name: &str,
+        env: EnvLookup<'_>,
+    ) -> impl std::future::Future<Output = Hookwall> + Send + 'static {
         let config = hookwall::config::parse(text, Path::new(name), env)
             .unwrap_or_else(|e| panic!("test config invalid:\n{e}"));
-        Hookwall::start_config(config).await
+        Hookwall::start_config(config)
     }
 
     /// From a validated config, on `127.0.0.1:0`, no admin listener.
