@@ -1357,7 +1357,9 @@ const LEAK_BODY: &[u8] = br#"{"action":"opened","canary":"body-canary-b7e2f4"}"#
 
 /// Runs a proxy with a known secret, sends a signed, a wrongly signed and an unsigned
 /// request, stops it, and checks what the log holds and what it must never hold.
-fn log_never_leaks(format: &str, level: &str) {
+/// Runs a proxy whose GitHub route forwards, or spools (`delivery = "spool"`), sends it one
+/// verified and two refused deliveries, and checks its log at `format` and `level`.
+fn log_never_leaks(format: &str, level: &str, delivery: &str) {
     let dir = TempDir::new();
     dir.write("github.secret", &format!("{LEAK_SECRET}\n"));
     let (upstream_port, upstream_bodies) = start_upstream();
@@ -1371,9 +1373,10 @@ fn log_never_leaks(format: &str, level: &str) {
             "proxy.toml",
             &format!(
                 "[server]\nlisten = \"127.0.0.1:{port}\"\nshutdown_timeout = \"5s\"\n\n\
+                 [spool]\nstore = \"sqlite:spool.db\"\n\n\
                  [[route]]\nname = \"github\"\npath = \"/webhooks/github\"\n\
                  upstream = \"http://127.0.0.1:{upstream_port}\"\nprovider = \"github\"\n\
-                 secret = {{ file = \"github.secret\" }}\n"
+                 secret = {{ file = \"github.secret\" }}\ndelivery = \"{delivery}\"\n"
             ),
         );
         let mut hw = start_hookwall(&config, format, level);
@@ -1420,14 +1423,26 @@ fn log_never_leaks(format: &str, level: &str) {
             "{format}/{level}: the log holds {what}:\n{all}"
         );
     }
-    let forwarded = if format == "json" {
-        r#""message":"forwarded""#
+    // A spooled delivery is logged as spooled, then as delivered by its attempt.
+    let outcome = if delivery == "spool" {
+        "spooled"
     } else {
-        " forwarded route="
+        "forwarded"
+    };
+    let forwarded = if format == "json" {
+        format!(r#""message":"{outcome}""#)
+    } else {
+        format!(" {outcome} route=")
+    };
+    let attempt = if delivery == "spool" {
+        "delivered"
+    } else {
+        outcome
     };
     for wanted in [
         "hookwall listening",
-        forwarded,
+        forwarded.as_str(),
+        attempt,
         "missing_signature",
         "signature_mismatch",
         "delivery-0001",
@@ -1449,15 +1464,20 @@ fn log_never_leaks(format: &str, level: &str) {
 
 #[test]
 fn json_debug_log_never_holds_secret_signature_or_body() {
-    log_never_leaks("json", "debug");
+    log_never_leaks("json", "debug", "forward");
 }
 
 #[test]
 fn text_debug_log_never_holds_secret_signature_or_body() {
-    log_never_leaks("text", "debug");
+    log_never_leaks("text", "debug", "forward");
 }
 
 #[test]
 fn text_trace_log_never_holds_secret_signature_or_body() {
-    log_never_leaks("text", "trace");
+    log_never_leaks("text", "trace", "forward");
+}
+
+#[test]
+fn a_spooling_routes_trace_log_never_holds_secret_signature_or_body() {
+    log_never_leaks("text", "trace", "spool");
 }
