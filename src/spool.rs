@@ -14,7 +14,7 @@ use tokio::sync::Notify;
 
 pub use self::record::{new_id, now_ms, Record};
 pub use self::schedule::{Attempt, DeadReason, Next, Policy};
-pub use self::sqlite::{Settle, SqliteStore};
+pub use self::sqlite::SqliteStore;
 use crate::config::{self, SpoolStore};
 
 /// Where a delivery stands.
@@ -115,10 +115,109 @@ pub struct Counts {
     pub bytes: u64,
 }
 
+/// What an attempt came to, for the store.
+#[derive(Clone, Debug)]
+pub struct Settle {
+    pub id: String,
+    pub next: Next,
+    pub status: Option<u16>,
+    pub error: Option<String>,
+    pub now_ms: u64,
+}
+
+/// The store `[spool] store` names. Every operation is one atomic step of the store, and an
+/// operation that changes state returns only once it is durable.
+#[derive(Debug)]
+pub enum Store {
+    Sqlite(SqliteStore),
+}
+
+/// Calls the same method on whichever store this is.
+macro_rules! each_store {
+    ($self:ident, $s:ident => $call:expr) => {
+        match $self {
+            Store::Sqlite($s) => $call,
+        }
+    };
+}
+
+impl Store {
+    /// Commits `record` as pending, due now.
+    pub async fn insert(&self, record: Record) -> Result<(), StoreError> {
+        each_store!(self, s => s.insert(record).await)
+    }
+
+    /// Takes up to `limit` due deliveries of `route` in flight (one, the oldest, when
+    /// `ordered`), each with its attempt number.
+    pub async fn claim(
+        &self,
+        route: &str,
+        limit: usize,
+        ordered: bool,
+        now_ms: u64,
+    ) -> Result<Vec<(Record, u32)>, StoreError> {
+        each_store!(self, s => s.claim(route, limit, ordered, now_ms).await)
+    }
+
+    /// When `route`'s next pending delivery is due.
+    pub async fn next_due(&self, route: &str) -> Result<Option<u64>, StoreError> {
+        each_store!(self, s => s.next_due(route).await)
+    }
+
+    /// Records what an attempt came to.
+    pub async fn settle(&self, settle: Settle) -> Result<(), StoreError> {
+        each_store!(self, s => s.settle(settle).await)
+    }
+
+    /// Metadata of the deliveries `filter` picks, newest first.
+    pub async fn list(&self, filter: Filter) -> Result<Vec<Summary>, StoreError> {
+        each_store!(self, s => s.list(filter).await)
+    }
+
+    /// One delivery's metadata.
+    pub async fn get(&self, id: &str) -> Result<Option<Summary>, StoreError> {
+        each_store!(self, s => s.get(id).await)
+    }
+
+    /// A pending or dead delivery made due now; whether there was one.
+    pub async fn retry(&self, id: &str, now_ms: u64) -> Result<bool, StoreError> {
+        each_store!(self, s => s.retry(id, now_ms).await)
+    }
+
+    /// A pending or dead delivery removed; whether there was one.
+    pub async fn remove(&self, id: &str) -> Result<bool, StoreError> {
+        each_store!(self, s => s.remove(id).await)
+    }
+
+    /// Every dead delivery of `route` made due now; how many.
+    pub async fn redrive(&self, route: &str, now_ms: u64) -> Result<usize, StoreError> {
+        each_store!(self, s => s.redrive(route, now_ms).await)
+    }
+
+    /// Deliveries per route and state, and what is kept against the limits.
+    pub async fn counts(&self) -> Result<Counts, StoreError> {
+        each_store!(self, s => s.counts().await)
+    }
+
+    /// The routes that have pending deliveries.
+    pub async fn pending_routes(&self) -> Result<Vec<String>, StoreError> {
+        each_store!(self, s => s.pending_routes().await)
+    }
+
+    /// Forgets delivered metadata and dead deliveries past their retention.
+    pub async fn purge(
+        &self,
+        delivered_before: u64,
+        dead_before: u64,
+    ) -> Result<usize, StoreError> {
+        each_store!(self, s => s.purge(delivered_before, dead_before).await)
+    }
+}
+
 /// The spool: its store, its settings, and the bell that wakes the delivery workers.
 #[derive(Debug)]
 pub struct Spool {
-    store: SqliteStore,
+    store: Store,
     settings: config::Spool,
     wake: Notify,
 }
@@ -134,7 +233,7 @@ impl Spool {
             max_bytes: settings.max_bytes,
         };
         let store = match &settings.store {
-            SpoolStore::Sqlite(path) => SqliteStore::open(path, limits)?,
+            SpoolStore::Sqlite(path) => Store::Sqlite(SqliteStore::open(path, limits)?),
         };
         Ok(Spool {
             store,
@@ -144,7 +243,7 @@ impl Spool {
     }
 
     /// The store.
-    pub fn store(&self) -> &SqliteStore {
+    pub fn store(&self) -> &Store {
         &self.store
     }
 

@@ -17,7 +17,7 @@ use tokio::sync::oneshot;
 
 use super::record::{decode_headers, encode_headers, Record};
 use super::schedule::{DeadReason, Next};
-use super::{Counts, Filter, Limits, State, StoreError, Summary};
+use super::{Counts, Filter, Limits, Settle, State, StoreError, Summary};
 
 /// Operations taken into one transaction at most.
 const BATCH: usize = 1024;
@@ -55,16 +55,6 @@ pub struct SqliteStore {
 }
 
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
-
-/// What an attempt came to, for the store.
-#[derive(Clone, Debug)]
-pub struct Settle {
-    pub id: String,
-    pub next: Next,
-    pub status: Option<u16>,
-    pub error: Option<String>,
-    pub now_ms: u64,
-}
 
 /// One operation for the writer thread.
 enum Op {
