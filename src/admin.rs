@@ -1,8 +1,12 @@
 //! The admin listener: `/healthz` (the process answers), `/readyz` (config loaded, listeners
 //! bound, not shutting down; with `readyz_upstreams = true` also every upstream accepts a
-//! connection) and `/metrics` (Prometheus text). It is never the public listener, and it
-//! answers nothing else.
+//! connection), `/metrics` (Prometheus text) and the spool API (`spool.rs`). It is never the
+//! public listener, and it answers nothing else. Every request passes `guard.rs` first.
 
+mod guard;
+pub mod spool;
+
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,8 +28,8 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 pub async fn serve(listener: Listener, proxy: Arc<Proxy>, admin: Admin) {
     tracing::info!(listen = %listener.describe(), "admin listening");
     loop {
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
+        let (stream, local) = match listener.accept_at().await {
+            Ok((stream, _, local)) => (stream, local),
             Err(e) => {
                 tracing::warn!(error = %e, "admin accept failed");
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -38,7 +42,9 @@ pub async fn serve(listener: Listener, proxy: Arc<Proxy>, admin: Admin) {
             let service = service_fn(move |req| {
                 let proxy = Arc::clone(&proxy);
                 let admin = admin.clone();
-                async move { Ok::<_, std::convert::Infallible>(answer(&req, &proxy, &admin).await) }
+                async move {
+                    Ok::<_, std::convert::Infallible>(answer(&req, &proxy, &admin, local).await)
+                }
             });
             let _ = http1::Builder::new()
                 .timer(TokioTimer::new())
@@ -59,11 +65,48 @@ fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
     res
 }
 
-async fn answer<B>(req: &Request<B>, proxy: &Proxy, admin: &Admin) -> Response<Full<Bytes>> {
-    if req.method() != Method::GET && req.method() != Method::HEAD {
+fn json(status: StatusCode, value: &serde_json::Value) -> Response<Full<Bytes>> {
+    let mut res = text(status, format!("{value}\n"));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    res
+}
+
+/// Checks who asks, then answers.
+async fn answer<B>(
+    req: &Request<B>,
+    proxy: &Proxy,
+    admin: &Admin,
+    local: Option<SocketAddr>,
+) -> Response<Full<Bytes>> {
+    let (method, uri) = (req.method(), req.uri());
+    if let Err(refused) = guard::check(admin, local, method, uri, req.headers()) {
+        tracing::warn!(path = %uri.path(), why = refused.message(), "admin request refused");
+        let status = match refused {
+            guard::Refusal::Token => StatusCode::UNAUTHORIZED,
+            _ => StatusCode::FORBIDDEN,
+        };
+        let mut res = text(status, format!("{}\n", refused.message()));
+        if refused == guard::Refusal::Token {
+            res.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"hookwall admin\""),
+            );
+        }
+        return res;
+    }
+    let path = uri.path();
+    if path == "/spool" || path.starts_with("/spool/") {
+        let spool = proxy.spool().map(|s| &**s);
+        let (status, value) = spool::answer(spool, method, path, uri.query()).await;
+        return json(status, &value);
+    }
+    if method != Method::GET && method != Method::HEAD {
         return text(StatusCode::METHOD_NOT_ALLOWED, "GET only\n".into());
     }
-    match req.uri().path() {
+    match path {
         "/healthz" => text(StatusCode::OK, "ok\n".into()),
         "/readyz" => {
             if proxy.is_draining() {

@@ -334,23 +334,11 @@ fn attempt_request(record: &Record, attempt: u32) -> Request<Full<Bytes>> {
         headers.insert(X_HOOKWALL_SPOOL_ID.clone(), id);
     }
     headers.insert(X_HOOKWALL_ATTEMPT.clone(), HeaderValue::from(attempt));
-    if let Ok(at) = HeaderValue::from_str(&rfc3339(record.received_at_ms)) {
+    if let Ok(at) = HeaderValue::from_str(&spool::rfc3339(record.received_at_ms)) {
         headers.insert(X_HOOKWALL_RECEIVED_AT.clone(), at);
     }
     *req.headers_mut() = headers;
     req
-}
-
-/// Milliseconds since the epoch as RFC 3339, in UTC, to the millisecond.
-fn rfc3339(ms: u64) -> String {
-    let nanos = i128::from(ms) * 1_000_000;
-    let format = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
-    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
-        .ok()
-        .and_then(|t| t.format(format).ok())
-        .unwrap_or_default()
 }
 
 async fn settle(

@@ -61,6 +61,8 @@ pub static X_HOOKWALL_DUPLICATE: HeaderName = HeaderName::from_static("x-hookwal
 /// `X-Hookwall-Spool-Id`: a spooled delivery's id, on the sender's answer and on every
 /// attempt (stable across attempts: the app's idempotency key).
 pub static X_HOOKWALL_SPOOL_ID: HeaderName = HeaderName::from_static("x-hookwall-spool-id");
+/// `X-Hookwall-Admin: 1`: what the CLI sends with an admin request that changes state.
+pub static X_HOOKWALL_ADMIN: HeaderName = HeaderName::from_static("x-hookwall-admin");
 /// `X-Hookwall-Attempt: <n>` on a spooled delivery's attempts (1, 2, …).
 pub static X_HOOKWALL_ATTEMPT: HeaderName = HeaderName::from_static("x-hookwall-attempt");
 /// `X-Hookwall-Received-At`: when hookwall received a spooled delivery (RFC 3339).

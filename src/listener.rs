@@ -78,16 +78,26 @@ impl Listener {
     /// # Errors
     /// The accept call fails (out of file descriptors, say); the listener stays usable.
     pub async fn accept(&self) -> io::Result<(Box<dyn Io>, Peer)> {
+        self.accept_at().await.map(|(io, peer, _)| (io, peer))
+    }
+
+    /// Accepts the next connection, with the address it reached (on TCP): the admin
+    /// listener checks `Host` against it.
+    ///
+    /// # Errors
+    /// As [`Listener::accept`].
+    pub async fn accept_at(&self) -> io::Result<(Box<dyn Io>, Peer, Option<SocketAddr>)> {
         match self {
             Listener::Tcp(l) => {
                 let (stream, addr) = l.accept().await?;
                 // Nagle would hold small responses back; webhooks are small.
                 let _ = stream.set_nodelay(true);
-                Ok((Box::new(stream), Peer::Tcp(addr)))
+                let local = stream.local_addr().ok();
+                Ok((Box::new(stream), Peer::Tcp(addr), local))
             }
             Listener::Unix(l, _) => {
                 let (stream, _) = l.accept().await?;
-                Ok((Box::new(stream), Peer::Unix))
+                Ok((Box::new(stream), Peer::Unix, None))
             }
         }
     }

@@ -12,7 +12,7 @@ use std::fmt;
 
 use tokio::sync::Notify;
 
-pub use self::record::{new_id, now_ms, Record};
+pub use self::record::{new_id, now_ms, rfc3339, Record};
 pub use self::schedule::{Attempt, DeadReason, Next, Policy};
 pub use self::sqlite::SqliteStore;
 use crate::config::{self, SpoolStore};
@@ -38,6 +38,18 @@ impl State {
             2 => State::Delivered,
             _ => State::Dead,
         }
+    }
+
+    /// The state a name of [`State::as_str`] names.
+    pub fn from_name(name: &str) -> Option<State> {
+        [
+            State::Pending,
+            State::InFlight,
+            State::Delivered,
+            State::Dead,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == name)
     }
 
     /// The state's name, as the API and the metrics show it.
@@ -260,6 +272,11 @@ impl Spool {
         self.store.insert(record).await?;
         self.wake.notify_one();
         Ok(())
+    }
+
+    /// Wakes the delivery workers: something became due.
+    pub fn wake(&self) {
+        self.wake.notify_one();
     }
 
     /// Resolves when [`Spool::wake`] is next called.

@@ -12,7 +12,7 @@ use http::uri::Authority;
 use http::Method;
 
 use crate::scheme::Scheme;
-use crate::secret::SecretSource;
+use crate::secret::{Secret, SecretSource};
 
 /// A validated config.
 #[derive(Debug)]
@@ -223,12 +223,32 @@ impl fmt::Debug for Tls {
     }
 }
 
-/// `[admin]`: the listener for `/healthz`, `/readyz` and `/metrics`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// `[admin]`: the listener for `/healthz`, `/readyz`, `/metrics` and the spool API.
+#[derive(Clone, Debug)]
 pub struct Admin {
     pub listen: Listen,
     /// `/readyz` also checks that every upstream accepts a connection.
     pub readyz_upstreams: bool,
+    /// Names the listener answers to besides its own address (`Host` is checked against
+    /// them: DNS rebinding).
+    pub hosts: Vec<String>,
+    /// With a token, every admin request needs `Authorization: Bearer <token>`.
+    pub token: Option<Secret>,
+}
+
+impl PartialEq for Admin {
+    /// Same listener, same checks, and the same token read from the same place.
+    fn eq(&self, other: &Admin) -> bool {
+        let token = |a: &Admin| {
+            a.token
+                .as_ref()
+                .map(|t| (t.source().clone(), t.expose().to_vec()))
+        };
+        self.listen == other.listen
+            && self.readyz_upstreams == other.readyz_upstreams
+            && self.hosts == other.hosts
+            && token(self) == token(other)
+    }
 }
 
 /// `[server]`, with defaults applied.

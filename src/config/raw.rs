@@ -74,6 +74,8 @@ pub struct RawSpool {
 pub struct RawAdmin {
     pub listen: Spanned<String>,
     pub readyz_upstreams: Option<bool>,
+    pub hosts: Option<Spanned<Vec<String>>>,
+    pub token: Option<Spanned<toml::Value>>,
 }
 
 /// Defines [`RawRoute`] with the scheme table's text keys as fields.

@@ -568,3 +568,35 @@ fn spool_problems_name_the_table_or_route_and_the_key() {
     ));
     assert!(e.contains("not built yet") && !e.contains("pw@"), "{e}");
 }
+
+#[test]
+fn admin_hosts_and_token() {
+    let config = load_str(&format!(
+        "[admin]\nlisten = \"127.0.0.1:9901\"\nhosts = [\"Hookwall.Internal\"]\ntoken = {{ env = \"CUSTOM_SECRET\" }}\n{GITHUB}"
+    ))
+    .unwrap();
+    let admin = config.admin.unwrap();
+    assert_eq!(admin.hosts, ["hookwall.internal"]);
+    let token = admin.token.unwrap();
+    assert_eq!(token.source(), &SecretSource::Env("CUSTOM_SECRET".into()));
+    assert_eq!(token.expose(), b"a-long-random-custom-secret");
+
+    // Reachable from other hosts without a token: refused, naming the table and the key.
+    let e = one_error(&format!("[admin]\nlisten = \"0.0.0.0:9901\"\n{GITHUB}"));
+    assert!(
+        e.contains("[admin]") && e.contains("listen") && e.contains("token"),
+        "{e}"
+    );
+    load_str(&format!(
+        "[admin]\nlisten = \"0.0.0.0:9901\"\ntoken = {{ env = \"CUSTOM_SECRET\" }}\n{GITHUB}"
+    ))
+    .unwrap();
+    let e = one_error(&format!(
+        "[admin]\nlisten = \"127.0.0.1:9901\"\ntoken = \"inline\"\n{GITHUB}"
+    ));
+    assert!(e.contains("token") && !e.contains("inline\""), "{e}");
+    let e = one_error(&format!(
+        "[admin]\nlisten = \"127.0.0.1:9901\"\nhosts = [\"evil/x\"]\n{GITHUB}"
+    ));
+    assert!(e.contains("hosts") && e.contains("not a host name"), "{e}");
+}

@@ -201,9 +201,39 @@ impl<'a> Ctx<'a> {
                 "the admin listener must not share the public one",
             );
         }
+        self.table = Some("[admin]".into());
+        let hosts = self.key_or("hosts", raw.hosts.as_ref(), Vec::new(), |l| admin_hosts(l));
+        let token = self.admin_token(raw);
+        if let (Some(Listen::Tcp(addr)), Some(None)) = (&listen, &token) {
+            if !addr.ip().is_loopback() {
+                self.problem(
+                    Some(raw.listen.span()),
+                    Some("listen"),
+                    &format!(
+                        "`{addr}` is reachable from other hosts: set `token = {{ env = \"NAME\" }}` \
+                         so that only holders of the token reach the admin API, or listen on loopback"
+                    ),
+                );
+            }
+        }
+        self.table = None;
         Some(Admin {
             listen: listen?,
             readyz_upstreams: raw.readyz_upstreams.unwrap_or(false),
+            hosts: hosts?,
+            token: token?,
+        })
+    }
+
+    /// `[admin] token`: one secret, from `{ env }` or `{ file }`.
+    fn admin_token(&mut self, raw: &RawAdmin) -> Option<Option<Secret>> {
+        let (base, env) = (self.base.clone(), self.env);
+        self.key_or("token", raw.token.as_ref(), None, |v| {
+            let mut secrets = secret::load(v, &base, env)?;
+            match secrets.len() {
+                1 => Ok(secrets.pop()),
+                _ => Err("one token, not a list".into()),
+            }
         })
     }
 
@@ -495,6 +525,22 @@ impl<'a> Ctx<'a> {
             )),
         }
     }
+}
+
+/// `[admin] hosts`: host names, without a port, in lower case.
+fn admin_hosts(list: &[String]) -> Result<Vec<String>, String> {
+    list.iter()
+        .map(|h| {
+            let ok = !h.is_empty()
+                && h.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '[' | ']' | ':'));
+            if ok {
+                Ok(h.to_ascii_lowercase())
+            } else {
+                Err(format!("`{h}` is not a host name"))
+            }
+        })
+        .collect()
 }
 
 /// `[server]` with every default.

@@ -50,6 +50,18 @@ pub fn now_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
+/// Milliseconds since the epoch as RFC 3339, in UTC, to the millisecond.
+pub fn rfc3339(ms: u64) -> String {
+    let nanos = i128::from(ms) * 1_000_000;
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .ok()
+        .and_then(|t| t.format(format).ok())
+        .unwrap_or_default()
+}
+
 /// A new spool id: `sp_`, the time in milliseconds (so ids sort by arrival), then a number
 /// of [`crate::unique`] (so replicas and restarts do not collide).
 pub fn new_id(received_at_ms: u64) -> String {

@@ -9,6 +9,7 @@ mod redis;
 mod replay;
 mod sdk;
 mod spool;
+mod spool_admin;
 mod support;
 
 use std::net::SocketAddr;

@@ -18,7 +18,7 @@ use crate::support::{
 
 /// A GitHub route in front of `upstream` with `route_extra`, its spool in `dir` with
 /// `spool_extra` (TOML lines of `[spool]`).
-fn spool_config(
+pub(crate) fn spool_config(
     upstream: SocketAddr,
     dir: &TempDir,
     route_extra: &str,
@@ -32,7 +32,7 @@ fn spool_config(
 }
 
 /// A spool route with a fast schedule, in front of `upstream`.
-async fn spooling(
+pub(crate) async fn spooling(
     upstream: SocketAddr,
     dir: &TempDir,
     route_extra: &str,
@@ -53,7 +53,7 @@ async fn app_on(addr: SocketAddr, behaviour: Behaviour) -> Upstream {
 /// Ten waits of 100 ms: enough for an app that comes back within a second.
 const FAST: &str = "retry_schedule = [\"100ms\", \"100ms\", \"100ms\", \"100ms\", \"100ms\", \"100ms\", \"100ms\", \"100ms\", \"100ms\", \"100ms\"]";
 
-fn body(n: usize) -> Vec<u8> {
+pub(crate) fn body(n: usize) -> Vec<u8> {
     format!("{{\"delivery\":{n},\"pad\":\"{}\"}}", "x".repeat(n % 7)).into_bytes()
 }
 

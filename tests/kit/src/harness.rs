@@ -39,8 +39,8 @@ fn ephemeral() -> Listen {
 }
 
 impl Hookwall {
-    /// From config text read with `env`, named `name` in errors; on `127.0.0.1:0`, no admin
-    /// listener.
+    /// From config text read with `env`, named `name` in errors; on `127.0.0.1:0` (see
+    /// [`Hookwall::start_config`]).
     /// The config is parsed before the returned future starts, so the future holds no
     /// borrow of the lookup and a test may start hookwall inside a spawned task.
     pub fn from_text(
@@ -53,23 +53,33 @@ impl Hookwall {
         Hookwall::start_config(config)
     }
 
-    /// From a validated config, on `127.0.0.1:0`, no admin listener.
+    /// From a validated config, on `127.0.0.1:0`; the admin listener too (on another
+    /// `127.0.0.1:0`) when the config has an `[admin]` table.
     pub async fn start_config(mut config: Config) -> Hookwall {
         config.server.listen = ephemeral();
-        config.admin = None;
+        if let Some(admin) = &mut config.admin {
+            admin.listen = ephemeral();
+        }
         Hookwall::run(config, None).await
     }
 
     /// From a config file, on the listener it names (TCP or unix socket), with the admin
-    /// endpoints on `127.0.0.1:0` (an `[admin]` table supplies `readyz_upstreams`; its
-    /// `listen` is not bound). [`Hookwall::reload`] re-reads the file.
+    /// endpoints on `127.0.0.1:0` (an `[admin]` table supplies its other keys; its `listen`
+    /// is not bound). [`Hookwall::reload`] re-reads the file.
     pub async fn from_file(path: &Path) -> Hookwall {
         let mut config =
             hookwall::config::load(path).unwrap_or_else(|e| panic!("test config invalid:\n{e}"));
-        let readyz_upstreams = config.admin.as_ref().is_some_and(|a| a.readyz_upstreams);
-        config.admin = Some(Admin {
-            listen: ephemeral(),
-            readyz_upstreams,
+        config.admin = Some(match config.admin.take() {
+            Some(admin) => Admin {
+                listen: ephemeral(),
+                ..admin
+            },
+            None => Admin {
+                listen: ephemeral(),
+                readyz_upstreams: false,
+                hosts: Vec::new(),
+                token: None,
+            },
         });
         Hookwall::run(config, Some(path.to_owned())).await
     }
@@ -155,10 +165,25 @@ impl Hookwall {
 
     /// GET on the admin listener.
     pub async fn admin_get(&self, path: &str) -> Reply {
+        self.admin_request("GET", path, &[]).await
+    }
+
+    /// A request without a body on the admin listener, with `Host` its address unless
+    /// `headers` name one.
+    pub async fn admin_request(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
         let stream = TcpStream::connect(self.admin())
             .await
             .expect("admin accepts");
-        let req = build("GET", path, b"", &[], self.admin());
+        let host = headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("host"))
+            .map_or_else(|| self.admin().to_string(), |(_, v)| (*v).to_owned());
+        let rest: Vec<(&str, &str)> = headers
+            .iter()
+            .filter(|(k, _)| !k.eq_ignore_ascii_case("host"))
+            .copied()
+            .collect();
+        let req = build(method, path, b"", &rest, host);
         within(10.0, "an admin response", send(stream, req)).await
     }
 
