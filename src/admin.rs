@@ -112,6 +112,12 @@ async fn answer<B>(
             if proxy.is_draining() {
                 return text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n".into());
             }
+            if let Some(why) = match proxy.spool() {
+                Some(spool) => spool.unready().await,
+                None => None,
+            } {
+                return text(StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n"));
+            }
             if admin.readyz_upstreams {
                 let failing = unreachable_upstreams(proxy).await;
                 if !failing.is_empty() {
@@ -124,6 +130,9 @@ async fn answer<B>(
             text(StatusCode::OK, "ready\n".into())
         }
         "/metrics" => {
+            if let Some(spool) = proxy.spool() {
+                observe_spool(proxy, spool).await;
+            }
             let mut res = text(StatusCode::OK, proxy.metrics().encode());
             res.headers_mut().insert(
                 header::CONTENT_TYPE,
@@ -134,6 +143,19 @@ async fn answer<B>(
             res
         }
         _ => text(StatusCode::NOT_FOUND, "not found\n".into()),
+    }
+}
+
+/// Sets the spool gauges from the store, if it answers within [`PROBE_TIMEOUT`]; else the
+/// scrape shows the last values read.
+async fn observe_spool(proxy: &Proxy, spool: &crate::spool::Spool) {
+    match tokio::time::timeout(PROBE_TIMEOUT, spool.store().counts()).await {
+        Ok(Ok(counts)) => proxy
+            .metrics()
+            .spool
+            .observe(&counts, crate::spool::now_ms()),
+        Ok(Err(e)) => tracing::warn!(error = %e, "metrics: cannot read the spool"),
+        Err(_) => tracing::warn!("metrics: the spool store did not answer in time"),
     }
 }
 

@@ -216,11 +216,13 @@ impl Dispatcher {
         let store = self.spool.store();
         let now = spool::now_ms();
         for (record, _) in store.claim(name, 1000, false, now).await? {
+            let reason = DeadReason::RouteRemoved;
+            self.proxy.metrics().spool.dead(name, reason.code());
             tracing::warn!(route = %name, spool_id = %record.id, "spool: route removed; delivery set aside as dead");
             store
                 .settle(Settle {
                     id: record.id,
-                    next: Next::Dead(DeadReason::RouteRemoved),
+                    next: Next::Dead(reason),
                     status: None,
                     error: Some("route removed from the config".into()),
                     now_ms: now,
@@ -267,14 +269,9 @@ async fn try_once(
     let snapshot = proxy.snapshot();
     let route_name = record.route.clone();
     let Some((route, target)) = snapshot.route_named(&record.route) else {
-        settle(
-            &spool,
-            &record,
-            Next::Dead(DeadReason::RouteRemoved),
-            None,
-            None,
-        )
-        .await;
+        let reason = DeadReason::RouteRemoved;
+        proxy.metrics().spool.dead(&route_name, reason.code());
+        settle(&spool, &record, Next::Dead(reason), None, None).await;
         return (route_name, false);
     };
     let timeout = snapshot.server().upstream_timeout;
@@ -306,6 +303,7 @@ async fn try_once(
         crate::unique::spread(),
     );
     log(&record, attempt, result, next);
+    count(&proxy, &record.route, result, next);
     let status = match result {
         Attempt::Answered { status, .. } => Some(status.as_u16()),
         _ => None,
@@ -361,6 +359,15 @@ async fn settle(
     if let Err(e) = settled {
         // The delivery stays in flight in the store and is retried at the next start.
         tracing::warn!(route = %record.route, spool_id = %record.id, error = %e, "spool: cannot record an attempt");
+    }
+}
+
+/// The attempt in `hookwall_spool_attempts_total`, and a death in `hookwall_spool_dead_total`.
+fn count(proxy: &Proxy, route: &str, result: Attempt, next: Next) {
+    let metrics = &proxy.metrics().spool;
+    metrics.attempt(route, result.result());
+    if let Next::Dead(reason) = next {
+        metrics.dead(route, reason.code());
     }
 }
 

@@ -5,6 +5,8 @@
 //! Label values are route names, provider names, outcome and reason codes, upstream status
 //! codes and secret slot numbers: never a secret, a signature or anything from a body.
 
+mod spool;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -100,6 +102,7 @@ pub struct Metrics {
     pub in_flight: Gauge,
     pub secret_slot_matches: Family<SlotLabels, Counter>,
     pub config_reloads: Family<ReloadLabels, Counter>,
+    pub spool: spool::SpoolMetrics,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -156,6 +159,7 @@ impl Metrics {
             "Config reloads by result (ok, error)",
             config_reloads.clone(),
         );
+        let spool = spool::SpoolMetrics::register(&mut registry);
         registry.register(
             "hookwall_build",
             "The running hookwall",
@@ -170,6 +174,7 @@ impl Metrics {
             in_flight,
             secret_slot_matches,
             config_reloads,
+            spool,
         })
     }
 

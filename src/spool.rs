@@ -127,6 +127,15 @@ pub struct Counts {
     pub bytes: u64,
 }
 
+/// How long `/readyz` fails after a commit failed for want of the store.
+const UNREADY_AFTER_FAILURE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// `Some` reason when `used` is above 90 % of `limit`.
+fn near_limit(used: u64, limit: u64, key: &str) -> Option<String> {
+    (used.saturating_mul(10) > limit.saturating_mul(9))
+        .then(|| format!("the spool holds {used} of {key} = {limit} (above 90 %)"))
+}
+
 /// What an attempt came to, for the store.
 #[derive(Clone, Debug)]
 pub struct Settle {
@@ -232,6 +241,8 @@ pub struct Spool {
     store: Store,
     settings: config::Spool,
     wake: Notify,
+    /// When a commit last failed for want of the store (not for a full spool).
+    failed_at: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl Spool {
@@ -251,6 +262,7 @@ impl Spool {
             store,
             settings: settings.clone(),
             wake: Notify::new(),
+            failed_at: std::sync::Mutex::new(None),
         })
     }
 
@@ -269,9 +281,37 @@ impl Spool {
     /// # Errors
     /// [`StoreError::Full`] or [`StoreError::Unavailable`]: nothing was committed.
     pub async fn commit(&self, record: Record) -> Result<(), StoreError> {
-        self.store.insert(record).await?;
+        let inserted = self.store.insert(record).await;
+        if let Err(StoreError::Unavailable(_)) = &inserted {
+            if let Ok(mut at) = self.failed_at.lock() {
+                *at = Some(std::time::Instant::now());
+            }
+        }
+        inserted?;
         self.wake.notify_one();
         Ok(())
+    }
+
+    /// Why the spool should not be sent deliveries now, if it should not: a commit failed
+    /// within [`UNREADY_AFTER_FAILURE`], the store does not answer, or what it keeps is
+    /// above 90 % of a limit.
+    pub async fn unready(&self) -> Option<String> {
+        let failed = self
+            .failed_at
+            .lock()
+            .ok()
+            .and_then(|at| *at)
+            .is_some_and(|at| at.elapsed() < UNREADY_AFTER_FAILURE);
+        if failed {
+            return Some("a spool commit failed in the last 10 s".into());
+        }
+        let counts = match tokio::time::timeout(UNREADY_AFTER_FAILURE, self.store.counts()).await {
+            Ok(Ok(counts)) => counts,
+            Ok(Err(e)) => return Some(format!("the spool store does not answer: {e}")),
+            Err(_) => return Some("the spool store does not answer".into()),
+        };
+        near_limit(counts.kept, self.settings.max_deliveries, "max_deliveries")
+            .or_else(|| near_limit(counts.bytes, self.settings.max_bytes, "max_bytes"))
     }
 
     /// Wakes the delivery workers: something became due.

@@ -83,6 +83,7 @@ impl Proxy {
             .into_parts();
         let record = record(ctx, route, parts, body, guard.as_ref());
         let id = record.id.clone();
+        let started = std::time::Instant::now();
         let committed = match &self.spool {
             Some(spool) => spool.commit(record).await,
             None => Err(StoreError::Unavailable(
@@ -93,6 +94,9 @@ impl Proxy {
             // Committed is as good as delivered: the sender's own retry is a duplicate.
             let settled = committed.is_ok().then_some(StatusCode::OK);
             guard.settle(settled).await;
+        }
+        if committed.is_ok() {
+            self.metrics().spool.commit(started.elapsed());
         }
         match committed {
             Ok(()) => Ok((

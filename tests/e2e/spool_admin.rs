@@ -139,7 +139,73 @@ async fn dead_deliveries_are_listed_retried_dropped_and_redriven_through_the_adm
         app.last().header("x-hookwall-spool-id"),
         Some(dead[2].as_str())
     );
+    let scrape = hookwall.scrape().await;
+    let dead_total = [("route", "github"), ("reason", "retries_exhausted")];
+    assert_eq!(
+        scrape.get("hookwall_spool_dead_total", &dead_total),
+        Some(3.0)
+    );
+    let failed = [("route", "github"), ("result", "status_5xx")];
+    assert_eq!(
+        scrape.get("hookwall_spool_attempts_total", &failed),
+        Some(6.0)
+    );
     let delivered = listed(&hookwall, "delivered", 2).await;
     assert!(delivered.contains(&dead[0]) && delivered.contains(&dead[2]));
     assert_eq!(listed(&hookwall, "dead", 0).await.len(), 0);
+}
+
+#[tokio::test]
+async fn the_spool_gauges_and_readyz_follow_what_the_store_holds() {
+    let dir = TempDir::new();
+    let down = Upstream::dead_addr().await;
+    let spool = format!("max_deliveries = 10\n{ADMIN_TABLE}");
+    let hookwall = spooling(down, &dir, "retry_schedule = [\"1h\"]", &spool).await;
+    for n in 0..9 {
+        assert_eq!(post_signed(&hookwall, &body(n), &[]).await.status(), 200);
+    }
+    // Every first attempt made (and failed: nothing listens), every delivery pending.
+    let pending = [("route", "github"), ("state", "pending")];
+    let unreachable = [("route", "github"), ("result", "unreachable")];
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let scrape = loop {
+        let scrape = hookwall.scrape().await;
+        let attempts = scrape.get("hookwall_spool_attempts_total", &unreachable);
+        let waiting = scrape.get("hookwall_spool_deliveries", &pending);
+        if attempts == Some(9.0) && waiting == Some(9.0) {
+            break scrape;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{attempts:?} {waiting:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let ready = hookwall.admin_get("/readyz").await;
+    assert_eq!(
+        ready.status(),
+        200,
+        "9 of 10 is not above 90 %: {}",
+        ready.text()
+    );
+    assert_eq!(
+        scrape.get("hookwall_spool_commit_seconds_count", &[]),
+        Some(9.0)
+    );
+    let bytes = scrape
+        .get("hookwall_spool_bytes", &[])
+        .expect("spool bytes");
+    let bodies: usize = (0..9).map(|n| body(n).len()).sum();
+    assert!(
+        bytes > bodies as f64,
+        "{bytes} bytes kept for {bodies} bytes of bodies"
+    );
+    let oldest = [("route", "github")];
+    let age = scrape.get("hookwall_spool_oldest_pending_seconds", &oldest);
+    assert!(age.is_some_and(|a| (0.0..60.0).contains(&a)), "{age:?}");
+
+    assert_eq!(post_signed(&hookwall, &body(9), &[]).await.status(), 200);
+    let ready = hookwall.admin_get("/readyz").await;
+    assert_eq!(ready.status(), 503);
+    assert!(ready.text().contains("max_deliveries"), "{}", ready.text());
 }
