@@ -61,6 +61,7 @@ impl Workers {
             spool,
             in_flight: HashMap::new(),
             failures: HashMap::new(),
+            paused_until: HashMap::new(),
             attempts: JoinSet::new(),
             known: Vec::new(),
             known_at: None,
@@ -90,8 +91,10 @@ struct Dispatcher {
     in_flight: HashMap<String, usize>,
     /// Failed attempts in a row, per route.
     failures: HashMap<String, u32>,
-    /// Each attempt's task: its route and whether the app took the delivery.
-    attempts: JoinSet<(String, bool)>,
+    /// A tripped route sends nothing before this (its last failure's next attempt).
+    paused_until: HashMap<String, u64>,
+    /// Each attempt's task: its route and what came of it.
+    attempts: JoinSet<(String, Next)>,
     /// Routes that have undelivered deliveries, as last read from the store.
     known: Vec<String>,
     known_at: Option<Instant>,
@@ -129,17 +132,22 @@ impl Dispatcher {
         }
     }
 
-    fn finished(&mut self, done: Result<(String, bool), tokio::task::JoinError>) {
-        let Ok((route, delivered)) = done else { return };
+    fn finished(&mut self, done: Result<(String, Next), tokio::task::JoinError>) {
+        let Ok((route, next)) = done else { return };
         if let Some(n) = self.in_flight.get_mut(&route) {
             *n = n.saturating_sub(1);
         }
-        let failures = self.failures.entry(route).or_insert(0);
-        *failures = if delivered {
-            0
-        } else {
-            failures.saturating_add(1)
-        };
+        let failures = self.failures.entry(route.clone()).or_insert(0);
+        if next == Next::Delivered {
+            *failures = 0;
+            self.paused_until.remove(&route);
+            return;
+        }
+        *failures = failures.saturating_add(1);
+        if let (true, Next::RetryAt(at)) = (*failures >= TRIP_AFTER, next) {
+            // Tripped: nothing more until this delivery's next attempt, the probe.
+            self.paused_until.insert(route, at);
+        }
     }
 
     /// Starts every attempt that is due and has room; returns when to look again.
@@ -188,6 +196,11 @@ impl Dispatcher {
             return self.route_removed(name).await;
         };
         let busy = self.in_flight.get(name).copied().unwrap_or(0);
+        if let Some(&until) = self.paused_until.get(name) {
+            if spool::now_ms() < until {
+                return Ok(Some(until));
+            }
+        }
         let tripped = self.failures.get(name).is_some_and(|f| *f >= TRIP_AFTER);
         let room = if tripped {
             1
@@ -265,14 +278,14 @@ async fn try_once(
     spool: Arc<Spool>,
     record: Record,
     attempt: u32,
-) -> (String, bool) {
+) -> (String, Next) {
     let snapshot = proxy.snapshot();
     let route_name = record.route.clone();
     let Some((route, target)) = snapshot.route_named(&record.route) else {
         let reason = DeadReason::RouteRemoved;
         proxy.metrics().spool.dead(&route_name, reason.code());
         settle(&spool, &record, Next::Dead(reason), None, None).await;
-        return (route_name, false);
+        return (route_name, Next::Dead(reason));
     };
     let timeout = snapshot.server().upstream_timeout;
     let req = attempt_request(&record, attempt);
@@ -310,7 +323,7 @@ async fn try_once(
     };
     let error = (!matches!(next, Next::Delivered)).then(|| result.result().to_owned());
     settle(&spool, &record, next, status, error).await;
-    (route_name, next == Next::Delivered)
+    (route_name, next)
 }
 
 /// The route's retry policy, with `[spool]`'s `max_age` and `no_retry_status`.
