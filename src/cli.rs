@@ -1,10 +1,11 @@
-//! The command line: `run` (the default), `check`, `sign` and `verify` (each in a file of
-//! its own below); tracing set-up; and how an error reaches the operator (`hookwall: ` and
-//! the cause chain on stderr, exit 1).
+//! The command line: `run` (the default), `check`, `sign`, `verify` and `spool` (each in a
+//! file of its own below); tracing set-up; and how an error reaches the operator
+//! (`hookwall: ` and the cause chain on stderr, exit 1).
 
 mod capture;
 mod check;
 mod sign;
+mod spool;
 mod verify;
 
 use std::path::{Path, PathBuf};
@@ -14,6 +15,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 pub use self::check::route_table;
 pub use self::sign::SignArgs;
+pub use self::spool::{SpoolArgs, SpoolCommand, StateArg};
 pub use self::verify::VerifyArgs;
 use crate::config;
 
@@ -44,6 +46,8 @@ pub enum Command {
     Sign(Box<SignArgs>),
     /// Explain, step by step, why a captured raw HTTP request passes or which check fails.
     Verify(VerifyArgs),
+    /// List, show, retry, drop or redrive spooled deliveries through the admin listener.
+    Spool(SpoolArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -122,6 +126,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
         Command::Check => Ok(check::check(need_config(cli.config.as_deref())?)),
         Command::Sign(args) => sign::sign(cli.config.as_deref(), &args),
         Command::Verify(args) => verify::verify(need_config(cli.config.as_deref())?, &args),
+        Command::Spool(args) => spool::spool(cli.config.as_deref(), &args),
     }
 }
 

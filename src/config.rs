@@ -89,7 +89,12 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 /// # Errors
 /// As [`load`].
 pub fn load_with(path: &Path, env: EnvLookup<'_>) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+    parse(&read(path)?, path, env)
+}
+
+/// The text of the config file at `path`.
+fn read(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|e| ConfigError {
         file: path.to_owned(),
         problems: vec![Problem {
             position: None,
@@ -97,8 +102,33 @@ pub fn load_with(path: &Path, env: EnvLookup<'_>) -> Result<Config, ConfigError>
             key: None,
             message: format!("cannot read the config file: {e}"),
         }],
-    })?;
-    parse(&text, path, env)
+    })
+}
+
+/// Reads `[admin] listen` from the file at `path`, or `None` when it has no `[admin]` table:
+/// where a command such as `hookwall spool` finds the admin listener. Only stage one runs
+/// besides that key, so no secret is loaded: the caller needs neither the routes' secrets
+/// nor their files.
+///
+/// # Errors
+/// The file cannot be read, does not parse, or its `listen` is not an address.
+pub fn admin_listen(path: &Path) -> Result<Option<Listen>, ConfigError> {
+    let text = read(path)?;
+    let raw = stage_one(&text, path)?;
+    let Some(admin) = raw.admin else {
+        return Ok(None);
+    };
+    values::parse_listen(admin.listen.get_ref())
+        .map(Some)
+        .map_err(|message| ConfigError {
+            file: path.to_owned(),
+            problems: vec![Problem {
+                position: Some(line_col(&text, admin.listen.span().start)),
+                route: Some("[admin]".into()),
+                key: Some("listen".into()),
+                message,
+            }],
+        })
 }
 
 /// Validates config `text` as if read from `path` (relative secret files resolve against its
@@ -108,24 +138,29 @@ pub fn load_with(path: &Path, env: EnvLookup<'_>) -> Result<Config, ConfigError>
 /// Every problem found: a stage-one (syntax, unknown key, wrong type) problem alone, or all
 /// the stage-two problems.
 pub fn parse(text: &str, path: &Path, env: EnvLookup<'_>) -> Result<Config, ConfigError> {
-    let fail = |problems| ConfigError {
+    let raw = stage_one(text, path)?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    validate::Ctx::new(text, base, env)
+        .config(&raw, path)
+        .map_err(|problems| ConfigError {
+            file: path.to_owned(),
+            problems,
+        })
+}
+
+/// Stage one: `text` as the file's tables, every unknown key refused.
+fn stage_one(text: &str, path: &Path) -> Result<RawConfig, ConfigError> {
+    toml::from_str(text).map_err(|e| ConfigError {
         file: path.to_owned(),
-        problems,
-    };
-    let raw: RawConfig = toml::from_str(text).map_err(|e| {
         // The message only, never toml's rendering of the source line: that line could
         // hold a secret someone wrote inline.
-        fail(vec![Problem {
+        problems: vec![Problem {
             position: e.span().map(|s| line_col(text, s.start)),
             route: e.span().and_then(|s| route_at(text, s.start)),
             key: None,
             message: e.message().trim_end().to_owned(),
-        }])
-    })?;
-    let base = path.parent().unwrap_or(Path::new("."));
-    validate::Ctx::new(text, base, env)
-        .config(&raw, path)
-        .map_err(fail)
+        }],
+    })
 }
 
 #[cfg(test)]

@@ -1,15 +1,17 @@
 //! The `hookwall` binary as an operator uses it: `check` on the configs in `tests/fixtures/`
 //! (one of them with a route for every provider), `sign` against independent HMAC
-//! computations and published vectors, `verify` on captured requests written here, and a
-//! running proxy whose log output must never hold a secret, a signature or a body.
+//! computations and published vectors, `verify` on captured requests written here, a
+//! running proxy whose log output must never hold a secret, a signature or a body, and
+//! `spool` against hookwall's admin listener (in-process through the kit, or the binary).
 
 // clippy's allow-unwrap-in-tests covers `#[test]` functions only, not these helpers; in a
 // test binary a failed unwrap is a failed test with its location, which is what we want.
 #![allow(clippy::unwrap_used)]
 
+use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
@@ -17,9 +19,14 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use hookwall_testkit::fs::TempDir;
+use hookwall_testkit::harness::Hookwall;
+use hookwall_testkit::process::{wait_for_socket, Process};
 use hookwall_testkit::reference::{
     b64, github_sha1_signature, github_signature, mac1, mac256, mac512, now, unb64,
 };
+use hookwall_testkit::upstream::{Behaviour, Upstream};
+use hookwall_testkit::wait::eventually;
+use serde_json::{json, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_hookwall");
 
@@ -1480,4 +1487,400 @@ fn text_trace_log_never_holds_secret_signature_or_body() {
 #[test]
 fn a_spooling_routes_trace_log_never_holds_secret_signature_or_body() {
     log_never_leaks("text", "trace", "spool");
+}
+
+// ---------------------------------------------------------------------------------------
+// spool: the admin listener's spool API from the command line
+
+/// The spool tests' GitHub secret, read through [`spool_env`] (never `set_var`).
+const SPOOL_SECRET: &str = "spool-cli-github-secret-8d41c2";
+/// The `[admin] token` of the token test.
+const ADMIN_TOKEN: &str = "spool-cli-admin-token-5e07ab";
+/// The variable `--token-env` names in these tests; removed from every run unless given.
+const TOKEN_VAR: &str = "HOOKWALL_SPOOL_CLI_TOKEN";
+
+/// hookwall's secret lookup in the spool tests.
+fn spool_env(name: &str) -> Option<String> {
+    match name {
+        "SPOOL_CLI_GITHUB_SECRET" => Some(SPOOL_SECRET.into()),
+        "SPOOL_CLI_ADMIN_TOKEN" => Some(ADMIN_TOKEN.into()),
+        _ => None,
+    }
+}
+
+/// A GitHub route at `/webhooks/github` that spools for `app` with one wait of 30 ms (two
+/// attempts, then dead), its spool in `dir`, and `[admin] listen = admin` with `admin_extra`.
+fn spool_config(app: SocketAddr, dir: &TempDir, admin: &str, admin_extra: &str) -> String {
+    format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n\n\
+         [spool]\nstore = \"sqlite:{}\"\n\n\
+         [admin]\nlisten = \"{admin}\"\n{admin_extra}\n\n\
+         [[route]]\nname = \"github\"\npath = \"/webhooks/github\"\n\
+         upstream = \"http://{app}\"\nprovider = \"github\"\n\
+         secret = {{ env = \"SPOOL_CLI_GITHUB_SECRET\" }}\n\
+         delivery = \"spool\"\nretry_schedule = [\"30ms\"]\n",
+        dir.join("spool.db").display()
+    )
+}
+
+/// hookwall in-process on [`spool_config`], its admin listener on a port of its own.
+async fn spooling(app: SocketAddr, dir: &TempDir, admin_extra: &str) -> Hookwall {
+    let text = spool_config(app, dir, "127.0.0.1:0", admin_extra);
+    Hookwall::from_text(&text, "spool-cli.toml", &spool_env).await
+}
+
+/// Posts delivery `n`, signed; returns the spool id it was acknowledged with.
+async fn post_spooled(hookwall: &Hookwall, n: usize) -> String {
+    let body = format!("{{\"delivery\":{n}}}");
+    let signature = github_signature(SPOOL_SECRET, body.as_bytes());
+    let delivery = format!("spool-cli-{n}");
+    let headers = [
+        ("x-hub-signature-256", signature.as_str()),
+        ("x-github-delivery", delivery.as_str()),
+    ];
+    let res = hookwall
+        .post("/webhooks/github", body.as_bytes(), &headers)
+        .await;
+    assert_eq!(res.status(), 200, "{}", res.text());
+    res.header("x-hookwall-spool-id")
+        .expect("a spool id")
+        .to_owned()
+}
+
+/// `hookwall ARGS` with `env` set (and [`TOKEN_VAR`] unset unless `env` sets it), awaited
+/// without blocking the runtime that serves hookwall.
+async fn spool_run(env: &[(&str, &str)], args: &[&str]) -> Ran {
+    let mut cmd = tokio::process::Command::new(BIN);
+    cmd.env_remove("RUST_LOG")
+        .env_remove(TOKEN_VAR)
+        .envs(env.iter().copied())
+        .args(args)
+        .stdin(Stdio::null());
+    Ran::from(cmd.output().await.expect("run hookwall"))
+}
+
+/// `hookwall ARGS` without a token variable.
+async fn spool_cli(args: &[&str]) -> Ran {
+    spool_run(&[], args).await
+}
+
+/// The ids `spool list --state STATE --json` prints, once there are `n` (within 10 s).
+async fn listed(admin: &str, state: &str, n: usize) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let ran = spool_cli(&[
+            "spool", "list", "--admin", admin, "--state", state, "--json",
+        ])
+        .await;
+        let list: Value = serde_json::from_str(ran.clean()).expect("one JSON document");
+        let ids: Vec<String> = list["deliveries"]
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(|d| d["id"].as_str().expect("an id").to_owned())
+            .collect();
+        if ids.len() == n {
+            return ids;
+        }
+        assert!(Instant::now() < deadline, "{n} {state} wanted: {list}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn sorted(mut ids: Vec<String>) -> Vec<String> {
+    ids.sort();
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn spool_lists_shows_retries_drops_and_redrives_dead_deliveries() {
+    let dir = TempDir::new();
+    // Two attempts each; the app refuses the first six requests: all three go dead, and
+    // what is tried after that is delivered.
+    let app = Upstream::start_with(Behaviour {
+        fail_first: 6,
+        ..Behaviour::default()
+    })
+    .await;
+    let hookwall = spooling(app.addr, &dir, "").await;
+    let admin = format!("http://{}", hookwall.admin());
+    let admin = admin.as_str();
+    let mut sent = Vec::new();
+    for n in 0..3 {
+        sent.push(post_spooled(&hookwall, n).await);
+    }
+    let dead = listed(admin, "dead", 3).await;
+    assert_eq!(sorted(dead), sorted(sent.clone()));
+    assert_eq!(app.hits(), 6);
+
+    // The table: a header, one row per delivery, every cell under its heading.
+    let ran = spool_cli(&["spool", "list", "--admin", admin, "--state", "dead"]).await;
+    let table = ran.clean();
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 4, "{table}");
+    assert!(lines[0].starts_with("ID "), "{table}");
+    let at = |heading: &str| lines[0].find(heading).expect("a heading");
+    for row in &lines[1..] {
+        let id = row.split_whitespace().next().expect("an id");
+        assert!(sent.iter().any(|s| s == id), "{table}");
+        for (heading, cell) in [
+            ("ROUTE", "github "),
+            ("STATE", "dead "),
+            ("ATTEMPTS", "2 "),
+            ("RECEIVED", "20"),
+            ("NEXT", "- "),
+            ("LAST", "500 "),
+        ] {
+            assert!(
+                row[at(heading)..].starts_with(cell),
+                "{heading} is not {cell:?}:\n{table}"
+            );
+        }
+        assert!(row.ends_with("(retries_exhausted)"), "{table}");
+    }
+
+    // show: `key: value` lines; with --json, the API's answer as it is.
+    let id = sent[0].as_str();
+    let ran = spool_cli(&["spool", "show", id, "--admin", admin]).await;
+    let shown = ran.clean();
+    assert!(shown.starts_with(&format!("id: {id}\n")), "{shown}");
+    let fields: HashMap<&str, &str> = shown.lines().filter_map(|l| l.split_once(": ")).collect();
+    for (key, value) in [
+        ("route", "github"),
+        ("state", "dead"),
+        ("attempts", "2"),
+        ("last_status", "500"),
+        ("dead_reason", "retries_exhausted"),
+        ("delivery_id", "spool-cli-0"),
+        ("next_attempt_at", "-"),
+    ] {
+        assert_eq!(fields.get(key), Some(&value), "{key}:\n{shown}");
+    }
+    let ran = spool_cli(&["spool", "show", id, "--admin", admin, "--json"]).await;
+    let from_cli: Value = serde_json::from_str(ran.clean()).expect("one JSON document");
+    let from_api = hookwall.admin_get(&format!("/spool/{id}")).await;
+    assert_eq!(
+        from_cli,
+        serde_json::from_slice::<Value>(&from_api.body).unwrap()
+    );
+    let ran = spool_cli(&["spool", "show", "sp_nope", "--admin", admin]).await;
+    assert_eq!(ran.failed(), "hookwall: no delivery `sp_nope`\n");
+    assert_eq!(ran.stdout, "");
+
+    // retry: tried now, and the app gets it.
+    let ran = spool_cli(&["spool", "retry", id, "--admin", admin]).await;
+    assert_eq!(ran.clean(), format!("retried {id}\n"));
+    eventually(10.0, "the retried delivery at the app", || app.hits() == 7).await;
+    assert_eq!(app.last().header("x-hookwall-spool-id"), Some(id));
+    assert_eq!(app.last().header("x-hookwall-attempt"), Some("3"));
+
+    // drop: gone, so a second drop finds nothing.
+    let dropped = sent[1].as_str();
+    let ran = spool_cli(&["spool", "drop", dropped, "--admin", admin]).await;
+    assert_eq!(ran.clean(), format!("dropped {dropped}\n"));
+    let ran = spool_cli(&["spool", "drop", dropped, "--admin", admin]).await;
+    assert_eq!(
+        ran.failed(),
+        format!("hookwall: no pending or dead delivery `{dropped}`\n")
+    );
+
+    // redrive: the one still dead is tried now.
+    let ran = spool_cli(&["spool", "redrive", "--route", "github", "--admin", admin]).await;
+    assert_eq!(ran.clean(), "redrove 1 dead delivery of route github\n");
+    eventually(10.0, "the redriven delivery at the app", || app.hits() == 8).await;
+    assert_eq!(
+        app.last().header("x-hookwall-spool-id"),
+        Some(sent[2].as_str())
+    );
+    let delivered = listed(admin, "delivered", 2).await;
+    assert_eq!(
+        sorted(delivered),
+        sorted(vec![sent[0].clone(), sent[2].clone()])
+    );
+    let ran = spool_cli(&[
+        "spool", "list", "--admin", admin, "--state", "dead", "--route", "github",
+    ])
+    .await;
+    assert_eq!(ran.clean(), "no dead deliveries of route github\n");
+    let ran = spool_cli(&[
+        "spool", "--admin", admin, "--json", "redrive", "--route", "github",
+    ])
+    .await;
+    let answer: Value = serde_json::from_str(ran.clean()).expect("one JSON document");
+    assert_eq!(answer, json!({"route": "github", "redriven": 0}));
+}
+
+#[tokio::test]
+async fn spool_fails_with_one_line_when_nothing_listens_at_the_admin_address() {
+    let addr = Upstream::dead_addr().await;
+    let ran = spool_cli(&["spool", "list", "--admin", &format!("http://{addr}")]).await;
+    let stderr = ran.failed();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with(&format!(
+            "hookwall: cannot reach the admin listener at {addr}: "
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("os error"), "{stderr}");
+    assert!(
+        stderr.ends_with("; is hookwall running with an [admin] table?\n"),
+        "{stderr}"
+    );
+    assert_eq!(ran.stdout, "");
+
+    let ran = spool_cli(&["spool", "retry", "sp_1", "--admin", "https://127.0.0.1:1"]).await;
+    ran.fails_with("hookwall: --admin `https://127.0.0.1:1`: the admin listener speaks plain HTTP");
+    let ran = spool_cli(&[
+        "spool",
+        "show",
+        "../metrics",
+        "--admin",
+        "http://127.0.0.1:1",
+    ])
+    .await;
+    ran.fails_with("hookwall: \"../metrics\" is not a spool id");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn spool_needs_the_admin_token_and_says_whether_it_is_missing_or_wrong() {
+    let dir = TempDir::new();
+    let app = Upstream::start().await;
+    let hookwall = spooling(
+        app.addr,
+        &dir,
+        "token = { env = \"SPOOL_CLI_ADMIN_TOKEN\" }",
+    )
+    .await;
+    let admin = format!("http://{}", hookwall.admin());
+    let list = ["spool", "list", "--admin", admin.as_str(), "--json"];
+    let with_token = [&list[..], &["--token-env", TOKEN_VAR]].concat();
+
+    let ran = spool_cli(&list).await;
+    ran.fails_with(&format!(
+        "hookwall: the admin listener at {} needs a token (401): pass --token-env NAME",
+        hookwall.admin()
+    ));
+    let ran = spool_run(&[(TOKEN_VAR, "not-the-admin-token-0000")], &with_token).await;
+    let stderr = ran.failed();
+    assert!(
+        stderr.contains(&format!("refused the token in {TOKEN_VAR} (401)")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("not-the-admin-token-0000"), "{stderr}");
+    let ran = spool_cli(&with_token).await;
+    assert_eq!(
+        ran.failed(),
+        format!("hookwall: --token-env {TOKEN_VAR}: the variable is not set\n")
+    );
+    let ran = spool_run(&[(TOKEN_VAR, "")], &with_token).await;
+    assert_eq!(
+        ran.failed(),
+        format!("hookwall: --token-env {TOKEN_VAR}: the variable is empty\n")
+    );
+
+    let ran = spool_run(&[(TOKEN_VAR, ADMIN_TOKEN)], &with_token).await;
+    let list: Value = serde_json::from_str(ran.clean()).expect("one JSON document");
+    assert_eq!(list, json!({"deliveries": []}));
+    // A state change passes the token and the admin header: the spool itself answers.
+    let retry = [
+        "spool",
+        "retry",
+        "sp_nope",
+        "--admin",
+        &admin,
+        "--token-env",
+        TOKEN_VAR,
+    ];
+    let ran = spool_run(&[(TOKEN_VAR, ADMIN_TOKEN)], &retry).await;
+    assert_eq!(
+        ran.failed(),
+        "hookwall: no pending or dead delivery `sp_nope`\n"
+    );
+    assert!(!ran.stdout.contains(ADMIN_TOKEN) && !ran.stderr.contains(ADMIN_TOKEN));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn spool_finds_the_admin_listener_in_the_config_file() {
+    let dir = TempDir::new();
+    let app = Upstream::start_with(Behaviour {
+        status: http::StatusCode::INTERNAL_SERVER_ERROR,
+        ..Behaviour::default()
+    })
+    .await;
+    let hookwall = spooling(app.addr, &dir, "").await;
+    let id = post_spooled(&hookwall, 1).await;
+    // The kit binds the admin listener to a port of its own; this file names that port.
+    // The route's secret variable is not set: finding the listener loads no secret.
+    let config = dir.write(
+        "hookwall.toml",
+        &spool_config(app.addr, &dir, &hookwall.admin().to_string(), ""),
+    );
+    let config = config.to_str().expect("a UTF-8 path");
+    let ran = spool_cli(&["--config", config, "spool", "show", &id, "--json"]).await;
+    let shown: Value = serde_json::from_str(ran.clean()).expect("one JSON document");
+    assert_eq!(
+        (&shown["id"], &shown["route"]),
+        (&json!(id), &json!("github"))
+    );
+    let ran = spool_cli(&["spool", "list", "-c", config]).await;
+    assert!(ran.clean().contains(&id), "{}", ran.stdout);
+
+    let no_admin = dir.write("no-admin.toml", "[server]\nlisten = \"127.0.0.1:0\"\n");
+    let ran = spool_cli(&["spool", "list", "--config", no_admin.to_str().unwrap()]).await;
+    assert_eq!(
+        ran.failed(),
+        format!(
+            "hookwall: {} has no [admin] table, so hookwall serves no spool API there: add one, \
+             or pass --admin http://HOST:PORT\n",
+            no_admin.display()
+        )
+    );
+    let bad = dir.write("bad.toml", "[admin]\nlisten = \"everywhere\"\n");
+    let ran = spool_cli(&["spool", "list", "--config", bad.to_str().unwrap()]).await;
+    ran.fails_with(&format!(
+        "hookwall: {}:2:10: [admin]: listen: `everywhere` is not an address",
+        bad.display()
+    ));
+    let ran = spool_cli(&["spool", "list"]).await;
+    ran.fails_with("hookwall: no admin listener to ask: pass --admin http://HOST:PORT");
+}
+
+#[tokio::test]
+async fn spool_reaches_an_admin_listener_on_a_unix_socket() {
+    let dir = TempDir::new();
+    let socket = dir.join("admin.sock");
+    let nowhere = SocketAddr::from(([127, 0, 0, 1], 9));
+    let config = dir.write(
+        "hookwall.toml",
+        &spool_config(nowhere, &dir, &format!("unix:{}", socket.display()), ""),
+    );
+    let mut cmd = Command::new(BIN);
+    cmd.arg("--config")
+        .arg(&config)
+        .env("SPOOL_CLI_GITHUB_SECRET", SPOOL_SECRET)
+        .env_remove("RUST_LOG");
+    let running = Process::spawn(cmd);
+    wait_for_socket(&socket, 30.0, "hookwall's admin listener").await;
+    let config = config.to_str().expect("a UTF-8 path");
+    let ran = spool_cli(&["--config", config, "spool", "list", "--json"]).await;
+    let list: Value = serde_json::from_str(ran.clean()).expect("one JSON document");
+    assert_eq!(list, json!({"deliveries": []}));
+    let ran = spool_cli(&["--config", config, "spool", "list"]).await;
+    assert_eq!(ran.clean(), "no deliveries\n");
+    let socket_flag = format!("unix:{}", socket.display());
+    let ran = spool_cli(&[
+        "spool",
+        "redrive",
+        "--route",
+        "github",
+        "--admin",
+        &socket_flag,
+    ])
+    .await;
+    assert_eq!(
+        ran.clean(),
+        "no dead deliveries of route github to redrive\n"
+    );
+    drop(running);
 }

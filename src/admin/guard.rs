@@ -1,7 +1,9 @@
 //! Who may ask the admin listener what. Three checks, in order, before any endpoint runs:
 //! the `Host` is the listener's own address or a name in `[admin] hosts` (a page on another
 //! site that rebinds its name to this address is refused), the bearer token when `[admin]
-//! token` is set, and, for a request that changes state, the header `X-Hookwall-Admin: 1`
+//! token` is set (but for `/healthz` and `/readyz`, which a kubelet probes without one and
+//! which tell nothing but up or down), and, for a request that changes state, the header
+//! `X-Hookwall-Admin: 1`
 //! (which a browser cannot send cross-site without a CORS grant this listener never gives).
 
 use std::net::SocketAddr;
@@ -48,7 +50,8 @@ pub fn check(
     if !host_allowed(admin, local, host_of(uri, headers)) {
         return Err(Refusal::ForeignHost);
     }
-    if let Some(token) = &admin.token {
+    let probe = matches!(uri.path(), "/healthz" | "/readyz");
+    if let (Some(token), false) = (&admin.token, probe) {
         if !bearer_matches(headers, token.expose()) {
             return Err(Refusal::Token);
         }
@@ -179,6 +182,15 @@ mod tests {
         assert_eq!(ask(&a, Method::GET, &[host, wrong]), Err(Refusal::Token));
         let right = ("authorization", "Bearer s3cret-token");
         assert_eq!(ask(&a, Method::GET, &[host, right]), Ok(()));
+        let local = "127.0.0.1:9901".parse().ok();
+        let probe = |path: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(HOST, "127.0.0.1:9901".parse().unwrap());
+            check(&a, local, &Method::GET, &Uri::from_static(path), &headers)
+        };
+        assert_eq!(probe("/healthz"), Ok(()), "probes need no token");
+        assert_eq!(probe("/readyz"), Ok(()));
+        assert_eq!(probe("/metrics"), Err(Refusal::Token));
         assert_eq!(
             ask(&a, Method::POST, &[host, right]),
             Err(Refusal::NotFromAdmin)

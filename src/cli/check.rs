@@ -164,8 +164,8 @@ fn row(r: &Route) -> [String; 7] {
     ]
 }
 
-/// The rows in aligned columns, the last one unpadded.
-fn columns(rows: &[[String; 7]]) -> String {
+/// The rows in aligned columns, the last one unpadded (also `spool list`'s table).
+pub(super) fn columns(rows: &[[String; 7]]) -> String {
     let mut widths = [0usize; 7];
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
