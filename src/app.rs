@@ -35,6 +35,9 @@ impl App {
             None => None,
         };
         let spool = open_spool(&config)?;
+        if let Some(spool) = &spool {
+            log_durability(spool).await;
+        }
         let mut proxy = Proxy::new(config, Metrics::new());
         if let Some(spool) = spool {
             proxy = proxy.with_spool(spool);
@@ -120,6 +123,16 @@ fn open_spool(config: &Config) -> io::Result<Option<Arc<Spool>>> {
     let spool = Spool::open(&config.spool).map_err(io::Error::other)?;
     tracing::info!(store = %config.spool.store, "spool open");
     Ok(Some(Arc::new(spool)))
+}
+
+/// Says what an acknowledged delivery is worth in the spool's store. A Redis that does not
+/// answer yet is no reason not to start: spooling routes answer 503 until it does.
+async fn log_durability(spool: &Spool) {
+    let store = &spool.settings().store;
+    match spool.store().durability().await {
+        Ok(line) => tracing::info!(%store, durability = %line, "spool durability"),
+        Err(e) => tracing::warn!(%store, error = %e, "spool store does not answer yet"),
+    }
 }
 
 /// A background task that ends with its owner.

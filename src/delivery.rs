@@ -33,6 +33,8 @@ use crate::upstream::UpstreamError;
 const TRIP_AFTER: u32 = 5;
 /// The longest the dispatcher sleeps without looking at the store.
 const IDLE: Duration = Duration::from_secs(1);
+/// How long a route waits to look again when something is due that it could not claim.
+const BLOCKED_POLL_MS: u64 = 250;
 /// How often delivered and dead deliveries past their retention are forgotten.
 const PURGE_EVERY: Duration = Duration::from_secs(60);
 /// How long an attempt reads the rest of the app's answer after its head.
@@ -207,20 +209,32 @@ impl Dispatcher {
         } else {
             route.spool.max_in_flight
         };
-        if busy < room {
-            let store = self.spool.store();
-            let now = spool::now_ms();
-            let claimed = store
-                .claim(name, room - busy, route.spool.ordered, now)
-                .await?;
-            for (record, attempt) in claimed {
-                *self.in_flight.entry(name.to_owned()).or_insert(0) += 1;
-                let (proxy, spool) = (Arc::clone(&self.proxy), Arc::clone(&self.spool));
-                self.attempts
-                    .spawn(async move { try_once(proxy, spool, record, attempt).await });
-            }
+        if busy >= room {
+            // Full: the end of an attempt wakes the dispatcher.
+            return Ok(None);
         }
-        self.spool.store().next_due(name).await
+        let store = self.spool.store();
+        let now = spool::now_ms();
+        let claimed = store
+            .claim(name, room - busy, route.spool.ordered, now)
+            .await?;
+        let taken = claimed.len();
+        for (record, attempt) in claimed {
+            *self.in_flight.entry(name.to_owned()).or_insert(0) += 1;
+            let (proxy, spool) = (Arc::clone(&self.proxy), Arc::clone(&self.spool));
+            self.attempts
+                .spawn(async move { try_once(proxy, spool, record, attempt).await });
+        }
+        if busy + taken >= room {
+            return Ok(None);
+        }
+        let due = store.next_due(name).await?;
+        if taken == 0 {
+            // Due but not claimable: an ordered route's head waits for its retry, or another
+            // replica took it. Look again a little later rather than at once.
+            return Ok(due.map(|d| d.max(now + BLOCKED_POLL_MS)));
+        }
+        Ok(due)
     }
 
     /// A route no longer configured: its deliveries go dead (`route_removed`), kept for a

@@ -1,10 +1,12 @@
 //! The spool: where a verified delivery is committed before the sender's 2xx, and kept
 //! until the app takes it or it is set aside as dead. This module owns the stored record, the
-//! store (SQLite, `sqlite.rs`), the retry rules (`schedule.rs`) and what the admin API and
-//! the metrics read of it; it knows nothing of HTTP serving. The request path commits to it
-//! (`proxy/spool.rs`); the delivery workers (`delivery.rs`) drain it.
+//! stores (SQLite, `sqlite.rs`; Redis Streams for replicas, `redis.rs`), the retry rules
+//! (`schedule.rs`) and what the admin API and the metrics read of it; it knows nothing of
+//! HTTP serving. The request path commits to it (`proxy/spool.rs`); the delivery workers
+//! (`delivery.rs`) drain it.
 
 pub mod record;
+mod redis;
 pub mod schedule;
 mod sqlite;
 
@@ -13,6 +15,7 @@ use std::fmt;
 use tokio::sync::Notify;
 
 pub use self::record::{new_id, now_ms, rfc3339, Record};
+pub use self::redis::RedisStore;
 pub use self::schedule::{Attempt, DeadReason, Next, Policy};
 pub use self::sqlite::SqliteStore;
 use crate::config::{self, SpoolStore};
@@ -147,10 +150,12 @@ pub struct Settle {
 }
 
 /// The store `[spool] store` names. Every operation is one atomic step of the store, and an
-/// operation that changes state returns only once it is durable.
+/// operation that changes state returns only once it is durable (Redis: an insert, as far as
+/// the server's settings allow; see `redis.rs`).
 #[derive(Debug)]
 pub enum Store {
     Sqlite(SqliteStore),
+    Redis(Box<RedisStore>),
 }
 
 /// Calls the same method on whichever store this is.
@@ -158,11 +163,28 @@ macro_rules! each_store {
     ($self:ident, $s:ident => $call:expr) => {
         match $self {
             Store::Sqlite($s) => $call,
+            Store::Redis($s) => $call,
         }
     };
 }
 
+/// What an acknowledged delivery is worth in the SQLite store.
+const SQLITE_DURABILITY: &str =
+    "SQLite in WAL mode with synchronous = FULL: each delivery is on disk before it is acknowledged";
+
 impl Store {
+    /// What an acknowledged delivery is worth in this store, as one line for the start-up
+    /// log and `hookwall check` (a Redis store connects to ask its server).
+    ///
+    /// # Errors
+    /// Redis cannot be reached.
+    pub async fn durability(&self) -> Result<String, StoreError> {
+        match self {
+            Store::Sqlite(_) => Ok(SQLITE_DURABILITY.to_owned()),
+            Store::Redis(r) => r.durability().await,
+        }
+    }
+
     /// Commits `record` as pending, due now.
     pub async fn insert(&self, record: Record) -> Result<(), StoreError> {
         each_store!(self, s => s.insert(record).await)
@@ -257,6 +279,11 @@ impl Spool {
         };
         let store = match &settings.store {
             SpoolStore::Sqlite(path) => Store::Sqlite(SqliteStore::open(path, limits)?),
+            SpoolStore::Redis(url) => Store::Redis(Box::new(RedisStore::open(
+                url,
+                limits,
+                settings.claim_after,
+            )?)),
         };
         Ok(Spool {
             store,

@@ -1,5 +1,6 @@
 //! `hookwall check`: load the config as `run` would, and print the route table (secrets by
-//! source, never by value) and whether a Redis replay store answers; or every problem found.
+//! source, never by value), whether a Redis replay store answers and what a Redis spool store
+//! makes of an acknowledged delivery; or every problem found.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -14,6 +15,9 @@ pub(super) fn check(path: &Path) -> ExitCode {
             print!("{}", route_table(&config));
             if let config::ReplayStore::Redis(url) = &config.replay {
                 println!("replay store {}: {}", url, redis_answers(url));
+            }
+            if let Some(line) = spool_durability(&config) {
+                println!("{line}");
             }
             ExitCode::SUCCESS
         }
@@ -30,21 +34,51 @@ pub(super) fn check(path: &Path) -> ExitCode {
     }
 }
 
-/// Whether the Redis replay store answers `PING`, as a phrase for `check`.
-fn redis_answers(url: &config::RedisUrl) -> String {
-    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+/// `future`'s output on a runtime of its own, or `None` when none can be built.
+fn block_on<F: std::future::Future>(future: F) -> Option<F::Output> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-    else {
-        return "not checked (no runtime)".into();
-    };
-    runtime.block_on(async {
+        .ok()?;
+    Some(runtime.block_on(future))
+}
+
+/// Whether the Redis replay store answers `PING`, as a phrase for `check`.
+fn redis_answers(url: &config::RedisUrl) -> String {
+    block_on(async {
         match crate::replay::RedisStore::new(url).ping().await {
             Ok(()) => "answers".to_owned(),
             Err(e) => format!(
                 "DOES NOT ANSWER ({e}); routes with replay protection will answer 503 until it does"
             ),
         }
+    })
+    .unwrap_or_else(|| "not checked (no runtime)".into())
+}
+
+/// For a Redis spool store that a route spools to: what an acknowledged delivery is worth
+/// there, or that Redis does not answer.
+fn spool_durability(config: &Config) -> Option<String> {
+    let config::SpoolStore::Redis(url) = &config.spool.store else {
+        return None;
+    };
+    if config
+        .routes
+        .iter()
+        .all(|r| r.delivery == DeliveryMode::Forward)
+    {
+        return None;
+    }
+    let said = block_on(async {
+        let spool = crate::spool::Spool::open(&config.spool)?;
+        spool.store().durability().await
+    });
+    Some(match said {
+        None => format!("spool store {url}: not checked (no runtime)"),
+        Some(Ok(line)) => format!("spool store {url}: {line}"),
+        Some(Err(e)) => format!(
+            "spool store {url}: DOES NOT ANSWER ({e}); spooling routes will answer 503 until it does"
+        ),
     })
 }
 

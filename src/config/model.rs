@@ -52,16 +52,18 @@ pub struct Spool {
 /// `[spool] store`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SpoolStore {
-    /// A SQLite file (`sqlite:PATH`, relative to the config file's folder). Redis Streams,
-    /// for replicas sharing one spool, are still to come: `validate` refuses a `redis://`
-    /// store with a message that says so.
+    /// A SQLite file (`sqlite:PATH`, relative to the config file's folder).
     Sqlite(PathBuf),
+    /// Redis Streams (`redis://host:port/db`), for replicas sharing one spool; shown
+    /// without its password.
+    Redis(RedisUrl),
 }
 
 impl fmt::Display for SpoolStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SpoolStore::Sqlite(p) => write!(f, "sqlite:{}", p.display()),
+            SpoolStore::Redis(url) => write!(f, "{url}"),
         }
     }
 }

@@ -199,10 +199,7 @@ fn parse_store(s: &str, base: &std::path::Path) -> Result<SpoolStore, String> {
         return Ok(SpoolStore::Sqlite(base.join(path)));
     }
     if s.starts_with("redis://") || s.starts_with("rediss://") {
-        let url = RedisUrl::parse(s)?;
-        return Err(format!(
-            "`{url}`: the Redis spool store is not built yet; use \"sqlite:PATH\""
-        ));
+        return Ok(SpoolStore::Redis(RedisUrl::parse(s)?));
     }
     Err(format!(
         "`{}` is neither \"sqlite:PATH\" nor a redis:// URL",

@@ -10,6 +10,7 @@ mod replay;
 mod sdk;
 mod spool;
 mod spool_admin;
+mod spool_redis;
 mod support;
 
 use std::net::SocketAddr;

@@ -4,103 +4,11 @@
 //! and heals by itself.
 
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{github_config, on_path, post_signed, start, Hookwall, Reply, Upstream};
+use hookwall_testkit::redis::Redis;
 
-/// A redis-server child process; killed on drop.
-struct Redis {
-    port: u16,
-    child: Option<Child>,
-}
-
-impl Redis {
-    /// `redis-server` on `PATH`.
-    fn binary() -> std::path::PathBuf {
-        on_path("redis-server").unwrap_or_else(|| {
-            panic!("redis-server not found: run `bash .ci/run` (it installs Debian's redis-server)")
-        })
-    }
-
-    /// A Redis of its own on a free loopback port, answering PING.
-    async fn start() -> Redis {
-        let port = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap().port()
-        };
-        let mut r = Redis { port, child: None };
-        r.spawn().await;
-        r
-    }
-
-    /// Starts (or restarts) the server on its port and waits until it answers.
-    async fn spawn(&mut self) {
-        let child = Command::new(Self::binary())
-            .args([
-                "--port",
-                &self.port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start redis-server");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if ping(self.port).await {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "redis-server did not come up on port {}",
-                self.port
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    /// Kills the server, if it runs.
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    /// Where hookwall finds it.
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-/// Whether a Redis answers PING on `port`.
-async fn ping(port: u16) -> bool {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
-        return false;
-    };
-    if s.write_all(b"PING\r\n").await.is_err() {
-        return false;
-    }
-    let mut buf = [0u8; 7];
-    matches!(
-        tokio::time::timeout(Duration::from_secs(1), s.read_exact(&mut buf)).await,
-        Ok(Ok(_)) if &buf == b"+PONG\r\n"
-    )
-}
+use crate::support::{github_config, post_signed, start, Hookwall, Reply, Upstream};
 
 /// The GitHub route in front of `upstream`, its replay store in `redis`.
 fn config(upstream: SocketAddr, redis: &Redis) -> String {
@@ -164,7 +72,7 @@ async fn redis_down_fails_closed_with_503_and_service_returns_with_it() {
         "nothing reaches the upstream while the store is down"
     );
 
-    redis.spawn().await;
+    redis.restart().await;
     // The connection manager reconnects by itself; allow it a few tries.
     let deadline = Instant::now() + Duration::from_secs(10);
     let status = loop {

@@ -14,6 +14,8 @@
 //! - [`metrics`]: the Prometheus text exposition parsed, and expected families built.
 //! - [`tls`] (`harness`): a test CA, its leaf certificates, TLS clients and servers.
 //! - [`process`] (`harness`): child processes (the binary, a shell, gunicorn), stopped on drop.
+//! - [`redis`] (`harness`): a `redis-server` of the test's own on a free port, with or without
+//!   an append-only file, stopped, restarted on the same port and folder, killed on drop.
 //! - [`wire`] (`harness`): raw HTTP/1.1: chunked bodies, connections read until they close.
 
 pub mod fs;
@@ -27,6 +29,8 @@ pub mod client;
 pub mod harness;
 #[cfg(feature = "harness")]
 pub mod process;
+#[cfg(feature = "harness")]
+pub mod redis;
 #[cfg(feature = "harness")]
 pub mod tls;
 #[cfg(feature = "harness")]
