@@ -1,11 +1,13 @@
 //! The spool's promises tested by doing the faults to the real binary and counting what the
 //! app received: `kill -9` in the middle of a burst, several times over; SIGTERM while
 //! attempts are under way; SIGHUP pointing pending deliveries at another app; an app that is
-//! down while deliveries arrive. What hookwall acknowledged always arrives; duplicates are
-//! counted, reported and bounded by what was in flight.
+//! down while deliveries arrive; on Redis (`redis.rs`), a replica killed while another goes
+//! on, and Redis itself stopped and started again. What hookwall acknowledged always arrives;
+//! duplicates are counted, reported and bounded by what was in flight.
 
 #![allow(clippy::unwrap_used)]
 
+mod redis;
 mod support;
 
 use std::collections::BTreeSet;
@@ -17,11 +19,15 @@ use bytes::Bytes;
 use support::*;
 
 /// Waits of 100 ms, enough of them for an app that is back within a few seconds.
-const FAST: &str = "retry_schedule = [\"100ms\", \"100ms\", \"100ms\", \"100ms\", \"100ms\", \"100ms\", \"100ms\", \"100ms\", \"100ms\", \"100ms\", \"100ms\", \"100ms\", \"100ms\", \"100ms\", \"100ms\", \"100ms\", \"100ms\", \"100ms\", \"100ms\", \"100ms\"]";
+pub(crate) const FAST: &str = "retry_schedule = [\"100ms\", \"100ms\", \"100ms\", \"100ms\", \"100ms\", \"100ms\", \"100ms\", \"100ms\", \"100ms\", \"100ms\", \"100ms\", \"100ms\", \"100ms\", \"100ms\", \"100ms\", \"100ms\", \"100ms\", \"100ms\", \"100ms\", \"100ms\"]";
 
 /// Senders posting distinct deliveries, `senders` at a time, until the process stops
 /// answering; the numbers acknowledged with 200.
-async fn burst(socket: &std::path::Path, senders: usize, next: &Arc<AtomicUsize>) -> Vec<usize> {
+pub(crate) async fn burst(
+    socket: &std::path::Path,
+    senders: usize,
+    next: &Arc<AtomicUsize>,
+) -> Vec<usize> {
     let mut tasks = Vec::new();
     for _ in 0..senders {
         let (socket, next) = (socket.to_owned(), Arc::clone(next));

@@ -28,6 +28,8 @@ pub struct Rig {
     _dir: TempDir,
     pub socket: PathBuf,
     pub config: PathBuf,
+    /// `[spool] store`: SQLite in the rig's folder unless [`Rig::on_redis`] says otherwise.
+    store: String,
 }
 
 impl Rig {
@@ -41,6 +43,15 @@ impl Rig {
             _dir: dir,
             socket,
             config,
+            store: "sqlite:spool.db".into(),
+        }
+    }
+
+    /// A rig whose spool is the Redis at `url` (replicas are rigs on the same URL).
+    pub fn on_redis(url: &str) -> Rig {
+        Rig {
+            store: url.to_owned(),
+            ..Rig::new()
         }
     }
 
@@ -49,11 +60,12 @@ impl Rig {
     pub fn write(&self, app: &str, route_extra: &str, spool_extra: &str, server_extra: &str) {
         let text = format!(
             "[server]\nlisten = \"unix:{socket}\"\nshutdown_timeout = \"5s\"\n{server_extra}\n\
-             [spool]\nstore = \"sqlite:spool.db\"\n{spool_extra}\n\
+             [spool]\nstore = \"{store}\"\n{spool_extra}\n\
              [[route]]\nname = \"github\"\npath = \"{PATH}\"\nupstream = \"{app}\"\n\
              provider = \"github\"\nsecret = {{ file = \"github.secret\" }}\n\
              delivery = \"spool\"\n{route_extra}\n",
             socket = self.socket.display(),
+            store = self.store,
         );
         std::fs::write(&self.config, text).expect("write the config");
     }
