@@ -135,6 +135,25 @@ async fn log_durability(spool: &Spool) {
     }
 }
 
+/// What a reload cannot change of the spool: `[spool]` itself, and whether one is open.
+/// Route keys (`delivery`, `retry_schedule`, `max_in_flight`, `ordered`, `spool_status`)
+/// apply at once.
+fn warn_of_spool_changes(proxy: &Proxy, config: &Config) {
+    let spools = config
+        .routes
+        .iter()
+        .any(|r| r.delivery != DeliveryMode::Forward);
+    match proxy.spool() {
+        Some(spool) if *spool.settings() != config.spool => tracing::warn!(
+            "reload: a change to [spool] takes effect at the next restart (route keys apply now)"
+        ),
+        None if spools => tracing::warn!(
+            "reload: no spool was opened at start, so spooling routes answer 503 spool_unavailable until the next restart"
+        ),
+        _ => {}
+    }
+}
+
 /// A background task that ends with its owner.
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
@@ -184,6 +203,7 @@ pub fn reload(path: &Path, proxy: &Proxy) -> bool {
             if !proxy.same_replay_store(&config) {
                 tracing::warn!("reload: a change to [replay] takes effect at the next restart");
             }
+            warn_of_spool_changes(proxy, &config);
             let routes = config.routes.len();
             let shadow: Vec<String> = config
                 .routes

@@ -1,4 +1,4 @@
-//! Durations as written in the config (`"9s"`, `"500ms"`, `"1m30s"`).
+//! Durations as written in the config (`"9s"`, `"500ms"`, `"1m30s"`, `"3d"`).
 //!
 //! Owns the parsing only; what a duration bounds is up to the caller.
 
@@ -8,7 +8,8 @@ use std::time::Duration;
 /// top of the range adding them to an instant would overflow.
 pub const MAX: Duration = Duration::from_secs(366 * 24 * 3600);
 
-/// Parses a duration: one or more `<whole number><unit>` parts, units `ms`, `s`, `m`, `h`.
+/// Parses a duration: one or more `<whole number><unit>` parts, units `ms`, `s`, `m`, `h`,
+/// `d`.
 ///
 /// # Errors
 /// A message, ready to follow `key: `, for an empty string, a number without a unit, an
@@ -45,14 +46,15 @@ pub fn parse(text: &str) -> Result<Duration, String> {
             "s" => Some(Duration::from_secs(number)),
             "m" => number.checked_mul(60).map(Duration::from_secs),
             "h" => number.checked_mul(3600).map(Duration::from_secs),
+            "d" => number.checked_mul(86_400).map(Duration::from_secs),
             "" => {
                 return Err(format!(
-                    "`{text}` has no unit: write \"{number}s\" for seconds (units: ms, s, m, h)"
+                    "`{text}` has no unit: write \"{number}s\" for seconds (units: ms, s, m, h, d)"
                 ))
             }
             other => {
                 return Err(format!(
-                    "`{text}`: unknown unit `{other}` (use ms, s, m or h)"
+                    "`{text}`: unknown unit `{other}` (use ms, s, m, h or d)"
                 ))
             }
         };
@@ -95,6 +97,8 @@ mod tests {
         assert_eq!(parse("9s"), Ok(Duration::from_secs(9)));
         assert_eq!(parse("5m"), Ok(Duration::from_secs(300)));
         assert_eq!(parse("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse("3d"), Ok(Duration::from_secs(3 * 86_400)));
+        assert_eq!(parse("1d12h"), Ok(Duration::from_secs(36 * 3600)));
     }
 
     #[test]

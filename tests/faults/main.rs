@@ -156,12 +156,17 @@ async fn sighup_points_pending_deliveries_at_the_new_upstream() {
         assert_eq!(post(&rig.socket, &body(n)).await, Some(200));
     }
     let app = Upstream::start().await;
-    rig.write(&origin(&app), FAST, "", "");
+    // The upstream (a route key) applies now; `[spool]` itself only at a restart, as the log
+    // says.
+    rig.write(&origin(&app), FAST, "max_age = \"2d\"", "");
     hookwall.signal("HUP");
     eventually(10.0, "the pending deliveries at the new app", || {
         received(&app).len() == 5
     })
     .await;
+    hookwall
+        .wait_for_line(5.0, "a change to [spool] takes effect at the next restart")
+        .await;
 }
 
 #[tokio::test]
