@@ -2,7 +2,8 @@
 //! writer thread. Every operation goes to that thread; it takes the operations waiting at
 //! that moment and runs them in one transaction (group commit), and answers each caller only
 //! after the commit, so a sender's 2xx follows a durable write. Limits on what is kept
-//! (deliveries and bytes, pending and dead together) are counted in the thread.
+//! (deliveries and bytes, pending and dead together) are counted in the thread. A second
+//! thread checkpoints the log into the file, so that work never stalls a commit.
 
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
@@ -21,6 +22,8 @@ use super::{Counts, Filter, Limits, Settle, State, StoreError, Summary};
 
 /// Operations taken into one transaction at most.
 const BATCH: usize = 1024;
+/// How often the log is checkpointed into the database file.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS deliveries (
@@ -91,11 +94,30 @@ impl SqliteStore {
     pub fn open(path: &Path, limits: Limits) -> Result<SqliteStore, StoreError> {
         let conn = open_connection(path)?;
         let kept = count_kept(&conn)?;
+        let checkpointer = Connection::open(path).map_err(db)?;
         let (tx, rx) = mpsc::channel();
+        let (stop, stopped) = mpsc::channel::<()>();
+        let cannot = |e: std::io::Error| {
+            StoreError::Unavailable(format!("cannot start the spool's threads: {e}"))
+        };
+        thread::Builder::new()
+            .name("hookwall-spool-ckpt".into())
+            .spawn(move || checkpoints(&checkpointer, &stopped))
+            .map_err(cannot)?;
         thread::Builder::new()
             .name("hookwall-spool".into())
-            .spawn(move || Writer { conn, limits, kept }.run(rx))
-            .map_err(|e| StoreError::Unavailable(format!("cannot start the spool writer: {e}")))?;
+            .spawn(move || {
+                let durable = true;
+                Writer {
+                    conn,
+                    limits,
+                    kept,
+                    durable,
+                }
+                .run(rx);
+                drop(stop);
+            })
+            .map_err(cannot)?;
         Ok(SqliteStore { ops: tx })
     }
 
@@ -211,6 +233,15 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
         .map_err(|e| unavailable(&e))?;
     conn.pragma_update(None, "synchronous", "FULL")
         .map_err(|e| unavailable(&e))?;
+    // Checkpoints run on a thread of their own (`checkpoints`), so that copying the log
+    // back into the file and its fsync never hold a commit up.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)
+        .map_err(|e| unavailable(&e))?;
+    // The log restarts from its beginning once a checkpoint has caught up; then it is cut
+    // back to this size, so a burst does not leave a large file behind.
+    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)
+        .map_err(|e| unavailable(&e))?;
+    conn.set_prepared_statement_cache_capacity(64);
     conn.busy_timeout(std::time::Duration::from_secs(5))
         .map_err(|e| unavailable(&e))?;
     conn.execute_batch(SCHEMA).map_err(|e| unavailable(&e))?;
@@ -221,6 +252,18 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     )
     .map_err(|e| unavailable(&e))?;
     Ok(conn)
+}
+
+/// Copies the write-ahead log back into the database file every [`CHECKPOINT_EVERY`],
+/// beside the writer (a passive checkpoint never blocks it), until `stop` hangs up: the
+/// writer thread holds its other end.
+fn checkpoints(conn: &Connection, stop: &mpsc::Receiver<()>) {
+    let _ = conn.busy_timeout(std::time::Duration::from_secs(5));
+    while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "spool: checkpoint failed; the log grows until one succeeds");
+        }
+    }
 }
 
 /// Deliveries and bytes kept against the limits: pending, in flight and dead.
@@ -243,6 +286,8 @@ struct Writer {
     limits: Limits,
     /// Deliveries and bytes kept now.
     kept: (u64, u64),
+    /// Whether commits wait for the disk now (`synchronous = FULL`).
+    durable: bool,
 }
 
 /// An answer held until the transaction commits.
@@ -255,6 +300,26 @@ fn deferred<T: Send + 'static>(reply: Reply<T>, value: Result<T, StoreError>) ->
 }
 
 impl Writer {
+    /// A batch that commits a delivery or an operator's change waits for the disk
+    /// (`synchronous = FULL`). Claims and settles do not: in WAL mode their commit is atomic
+    /// and survives a crash of the process; only a crash of the machine can undo the last of
+    /// them, and then a delivery is tried again (at least once), never lost. The next
+    /// durable commit flushes them with it, in order.
+    fn sync_for(&mut self, batch: &[Op]) {
+        let durable = batch.iter().any(|op| {
+            matches!(
+                op,
+                Op::Insert(..) | Op::Retry(..) | Op::Drop(..) | Op::Redrive(..)
+            )
+        });
+        if durable != self.durable {
+            let level = if durable { "FULL" } else { "NORMAL" };
+            if self.conn.pragma_update(None, "synchronous", level).is_ok() {
+                self.durable = durable;
+            }
+        }
+    }
+
     fn run(mut self, ops: mpsc::Receiver<Op>) {
         while let Ok(first) = ops.recv() {
             let mut batch = vec![first];
@@ -270,6 +335,7 @@ impl Writer {
 
     /// Runs `batch` in one transaction, then answers every operation in it.
     fn commit(&mut self, batch: Vec<Op>) {
+        self.sync_for(&batch);
         let kept_before = self.kept;
         let limits = self.limits;
         let mut kept = self.kept;
@@ -358,25 +424,26 @@ fn insert(
     if kept.0 + 1 > limits.max_deliveries || kept.1 + size > limits.max_bytes {
         return Err(StoreError::Full);
     }
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO deliveries (id, route, state, received_at, next_at, updated_at,
              delivery_id, replay_key, client, method, target, headers, body, bytes)
          VALUES (?1, ?2, ?3, ?4, ?4, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-        params![
-            r.id,
-            r.route,
-            State::Pending as i64,
-            r.received_at_ms as i64,
-            r.delivery_id,
-            r.replay_key,
-            r.client,
-            r.method.as_str(),
-            r.target.as_str(),
-            encode_headers(&r.headers),
-            r.body.as_ref(),
-            size as i64,
-        ],
     )
+    .map_err(db)?
+    .execute(params![
+        r.id,
+        r.route,
+        State::Pending as i64,
+        r.received_at_ms as i64,
+        r.delivery_id,
+        r.replay_key,
+        r.client,
+        r.method.as_str(),
+        r.target.as_str(),
+        encode_headers(&r.headers),
+        r.body.as_ref(),
+        size as i64,
+    ])
     .map_err(db)?;
     *kept = (kept.0 + 1, kept.1 + size);
     Ok(())
@@ -444,12 +511,9 @@ fn claim(
 }
 
 fn next_due(tx: &Transaction<'_>, route: &str) -> rusqlite::Result<Option<u64>> {
-    tx.query_row(
-        "SELECT MIN(next_at) FROM deliveries WHERE route = ?1 AND state = 0",
-        params![route],
-        |r| r.get::<_, Option<i64>>(0),
-    )
-    .map(|v| v.map(|n| n as u64))
+    tx.prepare_cached("SELECT MIN(next_at) FROM deliveries WHERE route = ?1 AND state = 0")?
+        .query_row(params![route], |r| r.get::<_, Option<i64>>(0))
+        .map(|v| v.map(|n| n as u64))
 }
 
 fn settle(tx: &Transaction<'_>, s: &Settle, kept: &mut (u64, u64)) -> rusqlite::Result<()> {
@@ -457,32 +521,31 @@ fn settle(tx: &Transaction<'_>, s: &Settle, kept: &mut (u64, u64)) -> rusqlite::
     match s.next {
         Next::Delivered => {
             let freed: Option<i64> = tx
-                .query_row(
+                .prepare_cached(
                     "UPDATE deliveries SET state = 2, headers = NULL, body = NULL, updated_at = ?2,
                          last_status = ?3, last_error = NULL WHERE id = ?1 AND state = 1
                      RETURNING bytes",
-                    params![s.id, now, s.status],
-                    |r| r.get(0),
-                )
+                )?
+                .query_row(params![s.id, now, s.status], |r| r.get(0))
                 .optional()?;
             if let Some(b) = freed {
                 *kept = (kept.0.saturating_sub(1), kept.1.saturating_sub(b as u64));
             }
         }
         Next::RetryAt(at) => {
-            tx.execute(
+            tx.prepare_cached(
                 "UPDATE deliveries SET state = 0, next_at = ?2, updated_at = ?3, last_status = ?4,
                      last_error = ?5 WHERE id = ?1 AND state = 1",
-                params![s.id, at as i64, now, s.status, s.error],
-            )?;
+            )?
+            .execute(params![s.id, at as i64, now, s.status, s.error])?;
         }
         Next::Dead(reason) => {
-            tx.execute(
+            tx.prepare_cached(
                 "UPDATE deliveries SET state = 3, dead_reason = ?2, updated_at = ?3,
                      last_status = COALESCE(?4, last_status), last_error = COALESCE(?5, last_error)
                  WHERE id = ?1 AND state IN (0, 1)",
-                params![s.id, reason.code(), now, s.status, s.error],
-            )?;
+            )?
+            .execute(params![s.id, reason.code(), now, s.status, s.error])?;
         }
     }
     Ok(())
@@ -528,25 +591,25 @@ fn list(tx: &Transaction<'_>, f: &Filter) -> rusqlite::Result<Vec<Summary>> {
 
 fn get(tx: &Transaction<'_>, id: &str) -> rusqlite::Result<Option<Summary>> {
     let sql = format!("SELECT {SUMMARY_COLUMNS} FROM deliveries WHERE id = ?1");
-    tx.query_row(&sql, params![id], summary).optional()
+    tx.prepare_cached(&sql)?
+        .query_row(params![id], summary)
+        .optional()
 }
 
 fn retry(tx: &Transaction<'_>, id: &str, now: u64) -> rusqlite::Result<bool> {
-    let n = tx.execute(
-        "UPDATE deliveries SET state = 0, next_at = ?2, dead_reason = NULL, updated_at = ?2
+    let n = tx
+        .prepare_cached(
+            "UPDATE deliveries SET state = 0, next_at = ?2, dead_reason = NULL, updated_at = ?2
          WHERE id = ?1 AND state IN (0, 3)",
-        params![id, now as i64],
-    )?;
+        )?
+        .execute(params![id, now as i64])?;
     Ok(n > 0)
 }
 
 fn remove(tx: &Transaction<'_>, id: &str, kept: &mut (u64, u64)) -> rusqlite::Result<bool> {
     let freed: Option<i64> = tx
-        .query_row(
-            "DELETE FROM deliveries WHERE id = ?1 AND state IN (0, 3) RETURNING bytes",
-            params![id],
-            |r| r.get(0),
-        )
+        .prepare_cached("DELETE FROM deliveries WHERE id = ?1 AND state IN (0, 3) RETURNING bytes")?
+        .query_row(params![id], |r| r.get(0))
         .optional()?;
     let Some(bytes) = freed else { return Ok(false) };
     *kept = (
@@ -557,11 +620,11 @@ fn remove(tx: &Transaction<'_>, id: &str, kept: &mut (u64, u64)) -> rusqlite::Re
 }
 
 fn redrive(tx: &Transaction<'_>, route: &str, now: u64) -> rusqlite::Result<usize> {
-    tx.execute(
+    tx.prepare_cached(
         "UPDATE deliveries SET state = 0, next_at = ?2, dead_reason = NULL, updated_at = ?2
          WHERE route = ?1 AND state = 3",
-        params![route, now as i64],
-    )
+    )?
+    .execute(params![route, now as i64])
 }
 
 fn counts(tx: &Transaction<'_>, kept: (u64, u64)) -> rusqlite::Result<Counts> {
@@ -591,14 +654,12 @@ fn pending_routes(tx: &Transaction<'_>) -> rusqlite::Result<Vec<String>> {
 }
 
 fn purge(tx: &Transaction<'_>, delivered_before: u64, dead_before: u64) -> rusqlite::Result<usize> {
-    let delivered = tx.execute(
-        "DELETE FROM deliveries WHERE state = 2 AND updated_at < ?1",
-        params![delivered_before as i64],
-    )?;
-    let dead = tx.execute(
-        "DELETE FROM deliveries WHERE state = 3 AND updated_at < ?1",
-        params![dead_before as i64],
-    )?;
+    let delivered = tx
+        .prepare_cached("DELETE FROM deliveries WHERE state = 2 AND updated_at < ?1")?
+        .execute(params![delivered_before as i64])?;
+    let dead = tx
+        .prepare_cached("DELETE FROM deliveries WHERE state = 3 AND updated_at < ?1")?
+        .execute(params![dead_before as i64])?;
     Ok(delivered + dead)
 }
 
