@@ -122,7 +122,8 @@ pub struct Summary {
 /// Deliveries per route and state, and what is kept against the limits.
 #[derive(Clone, Debug, Default)]
 pub struct Counts {
-    /// (route, state, how many, oldest `received_at_ms`).
+    /// (route, state, how many, oldest `received_at_ms`: for pending and in flight only,
+    /// else 0).
     pub by_route: Vec<(String, State, u64, u64)>,
     /// Deliveries kept (pending, in flight, dead).
     pub kept: u64,

@@ -52,6 +52,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
 );
 CREATE INDEX IF NOT EXISTS due ON deliveries (route, state, next_at, seq);
 CREATE INDEX IF NOT EXISTS by_state ON deliveries (state, updated_at);
+CREATE INDEX IF NOT EXISTS by_route ON deliveries (route, state);
 ";
 
 /// A handle on the writer thread and the reader thread.
@@ -711,19 +712,36 @@ fn redrive(tx: &Transaction<'_>, route: &str, now: u64) -> rusqlite::Result<usiz
 }
 
 fn counts(tx: &Transaction<'_>, kept: (u64, u64)) -> rusqlite::Result<Counts> {
+    // Counted along the small `by_route` index, never the rows with their bodies; the
+    // oldest of what waits is the first entry of its (route, state), in arrival order.
     let mut stmt = tx.prepare_cached(
-        "SELECT route, state, COUNT(*), MIN(received_at) FROM deliveries GROUP BY route, state",
+        "SELECT route, state, COUNT(*) FROM deliveries INDEXED BY by_route GROUP BY route, state",
     )?;
-    let rows = stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            State::from_i64(r.get(1)?),
-            r.get::<_, i64>(2)? as u64,
-            r.get::<_, i64>(3)? as u64,
-        ))
-    })?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                State::from_i64(r.get(1)?),
+                r.get::<_, i64>(2)? as u64,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut oldest = tx.prepare_cached(
+        "SELECT received_at FROM deliveries INDEXED BY by_route
+         WHERE route = ?1 AND state = ?2 ORDER BY seq LIMIT 1",
+    )?;
+    let mut by_route = Vec::with_capacity(rows.len());
+    for (route, state, n) in rows {
+        let waits = matches!(state, State::Pending | State::InFlight);
+        let first: i64 = if waits {
+            oldest.query_row(params![route, state as i64], |r| r.get(0))?
+        } else {
+            0
+        };
+        by_route.push((route, state, n, first as u64));
+    }
     Ok(Counts {
-        by_route: rows.collect::<rusqlite::Result<_>>()?,
+        by_route,
         kept: kept.0,
         bytes: kept.1,
     })
@@ -883,6 +901,53 @@ mod tests {
             !store.remove(&rec.id).await.unwrap(),
             "in flight: not dropped"
         );
+    }
+
+    #[tokio::test]
+    async fn the_routes_with_pending_or_in_flight_deliveries_and_only_those() {
+        let dir = TempDir::new();
+        let store = SqliteStore::open(&dir.join("spool.db"), ROOMY).unwrap();
+        assert!(store.pending_routes().await.unwrap().is_empty());
+        // "a": one pending; "b": one in flight; "c": delivered only; "d": dead only.
+        let recs: Vec<Record> = ["a", "b", "c", "d"]
+            .iter()
+            .map(|r| record(r, b"x"))
+            .collect();
+        for r in &recs {
+            store.insert(r.clone()).await.unwrap();
+        }
+        for (route, next) in [
+            ("b", None),
+            ("c", Some(Next::Delivered)),
+            ("d", Some(Next::Dead(DeadReason::NoRetryStatus))),
+        ] {
+            let taken = store.claim(route, 1, false, 5_000).await.unwrap();
+            let Some(next) = next else { continue };
+            store
+                .settle(Settle {
+                    id: taken[0].0.id.clone(),
+                    next,
+                    status: Some(200),
+                    error: None,
+                    now_ms: 6_000,
+                })
+                .await
+                .unwrap();
+        }
+        assert_eq!(store.pending_routes().await.unwrap(), ["a", "b"]);
+        let counts = store.counts().await.unwrap();
+        let mut by_route = counts.by_route.clone();
+        by_route.sort_by(|x, y| x.0.cmp(&y.0));
+        assert_eq!(
+            by_route,
+            [
+                ("a".to_owned(), State::Pending, 1, 1_000),
+                ("b".to_owned(), State::InFlight, 1, 1_000),
+                ("c".to_owned(), State::Delivered, 1, 0),
+                ("d".to_owned(), State::Dead, 1, 0),
+            ]
+        );
+        assert_eq!((counts.kept, counts.bytes), (3, 3 * recs[0].size()));
     }
 
     #[tokio::test]
