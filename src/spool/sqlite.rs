@@ -488,13 +488,10 @@ fn apply(tx: &Transaction<'_>, op: Op, limits: Limits, kept: &mut (u64, u64)) ->
             delivered_before,
             dead_before,
             reply,
-        } => {
-            let purged = purge(tx, delivered_before, dead_before).map_err(db);
-            if let Ok(now_kept) = count_kept(tx) {
-                *kept = now_kept;
-            }
-            deferred(reply, purged)
-        }
+        } => deferred(
+            reply,
+            purge(tx, delivered_before, dead_before, kept).map_err(db),
+        ),
     }
 }
 
@@ -764,14 +761,30 @@ fn pending_routes(tx: &Transaction<'_>) -> rusqlite::Result<Vec<String>> {
     rows.collect()
 }
 
-fn purge(tx: &Transaction<'_>, delivered_before: u64, dead_before: u64) -> rusqlite::Result<usize> {
+/// Deletes delivered metadata and dead deliveries past their retention; what the dead ones
+/// took is given back to `kept` (delivered ones never count against it). No recount: that
+/// would scan every row in the writer.
+fn purge(
+    tx: &Transaction<'_>,
+    delivered_before: u64,
+    dead_before: u64,
+    kept: &mut (u64, u64),
+) -> rusqlite::Result<usize> {
     let delivered = tx
         .prepare_cached("DELETE FROM deliveries WHERE state = 2 AND updated_at < ?1")?
         .execute(params![delivered_before as i64])?;
-    let dead = tx
-        .prepare_cached("DELETE FROM deliveries WHERE state = 3 AND updated_at < ?1")?
-        .execute(params![dead_before as i64])?;
-    Ok(delivered + dead)
+    let freed: Vec<i64> = tx
+        .prepare_cached(
+            "DELETE FROM deliveries WHERE state = 3 AND updated_at < ?1 RETURNING bytes",
+        )?
+        .query_map(params![dead_before as i64], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let bytes: u64 = freed.iter().map(|b| *b as u64).sum();
+    *kept = (
+        kept.0.saturating_sub(freed.len() as u64),
+        kept.1.saturating_sub(bytes),
+    );
+    Ok(delivered + freed.len())
 }
 
 #[cfg(test)]
@@ -948,6 +961,42 @@ mod tests {
             ]
         );
         assert_eq!((counts.kept, counts.bytes), (3, 3 * recs[0].size()));
+    }
+
+    #[tokio::test]
+    async fn purge_forgets_what_is_past_retention_and_gives_a_dead_ones_room_back() {
+        let dir = TempDir::new();
+        let limits = Limits {
+            max_deliveries: 2,
+            max_bytes: 1 << 20,
+        };
+        let store = SqliteStore::open(&dir.join("spool.db"), limits).unwrap();
+        let (done, dead) = (record("r", b"done"), record("r", b"dead"));
+        for (rec, next) in [
+            (&done, Next::Delivered),
+            (&dead, Next::Dead(DeadReason::RetriesExhausted)),
+        ] {
+            store.insert(rec.clone()).await.unwrap();
+            store.claim("r", 1, false, 5_000).await.unwrap();
+            let settle = Settle {
+                id: rec.id.clone(),
+                next,
+                status: Some(500),
+                error: None,
+                now_ms: 6_000,
+            };
+            store.settle(settle).await.unwrap();
+        }
+        store.insert(record("r", b"fills")).await.unwrap();
+        let full = store.insert(record("r", b"no room")).await;
+        assert_eq!(full, Err(StoreError::Full), "the dead one still counts");
+        // Nothing is past its retention yet.
+        assert_eq!(store.purge(6_000, 6_000).await.unwrap(), 0);
+        assert_eq!(store.purge(6_001, 6_001).await.unwrap(), 2);
+        assert!(store.get(&done.id).await.unwrap().is_none());
+        assert!(store.get(&dead.id).await.unwrap().is_none());
+        assert_eq!(store.counts().await.unwrap().kept, 1);
+        store.insert(record("r", b"room again")).await.unwrap();
     }
 
     #[tokio::test]
