@@ -74,6 +74,8 @@ pub mod defaults {
     /// A legacy app has few workers.
     pub const SPOOL_MAX_IN_FLIGHT: usize = 4;
     pub const SPOOL_STATUS: u16 = 200;
+    /// `[admin] history`: requests the inspector page keeps.
+    pub const ADMIN_HISTORY: usize = 1000;
 }
 
 /// Loads and validates `path`, reading secrets from the process environment.

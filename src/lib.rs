@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod delivery;
 pub mod headers;
+pub mod history;
 pub mod listener;
 pub mod metrics;
 pub mod proxy;

@@ -41,6 +41,7 @@ use self::outcome::Outcome;
 pub use self::rejection::Rejection;
 use crate::body::{BoxError, ResponseBody};
 use crate::config::{Config, DeliveryMode, ReplayStore, Route, Server};
+use crate::history::History;
 pub use crate::listener::Peer;
 use crate::metrics::{InFlight, Metrics, RouteMetrics};
 use crate::replay::{MemoryStore, RedisStore, Store};
@@ -119,6 +120,8 @@ pub struct Proxy {
     admin_config: Option<crate::config::Admin>,
     /// The spool, when a route spooled at start.
     spool: Option<Arc<Spool>>,
+    /// Recent requests, for the inspector page (none kept without an admin listener).
+    history: History,
 }
 
 impl Proxy {
@@ -141,6 +144,7 @@ impl Proxy {
             draining: AtomicBool::new(false),
             replay,
             replay_config,
+            history: History::new(config_admin.as_ref().map_or(0, |a| a.history)),
             admin_config: config_admin,
             spool: None,
         }
@@ -151,6 +155,11 @@ impl Proxy {
     pub fn with_spool(mut self, spool: Arc<Spool>) -> Proxy {
         self.spool = Some(spool);
         self
+    }
+
+    /// Recent requests and per-route tallies, for the inspector page.
+    pub fn history(&self) -> &History {
+        &self.history
     }
 
     /// The spool, when one is open.

@@ -151,6 +151,12 @@ pub trait Scheme: Send + Sync + std::fmt::Debug {
     /// or a signed timestamp.
     fn replay_default(&self) -> bool;
 
+    /// The header that carries the sender's delivery id, if the scheme knows one: what the
+    /// inspector shows (marked unverified) for a request that was refused.
+    fn delivery_id_header(&self) -> Option<&HeaderName> {
+        None
+    }
+
     /// Whether the signature covers the delivery id, so that it can key replay protection.
     /// An id outside the signature (GitHub's `X-GitHub-Delivery`) can be changed by whoever
     /// replays a request, so those schemes key on the signed bytes instead.

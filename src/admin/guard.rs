@@ -8,7 +8,7 @@
 
 use std::net::SocketAddr;
 
-use http::header::{AUTHORIZATION, HOST};
+use http::header::{HeaderValue, AUTHORIZATION, COOKIE as COOKIE_HEADER, HOST};
 use http::{HeaderMap, Method, Uri};
 use subtle::ConstantTimeEq;
 
@@ -39,29 +39,82 @@ impl Refusal {
     }
 }
 
-/// Checks `Host`, the token and, for a state change, the admin header.
-pub fn check(
-    admin: &Admin,
-    local: Option<SocketAddr>,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-) -> Result<(), Refusal> {
-    if !host_allowed(admin, local, host_of(uri, headers)) {
+/// What the guard looks at of a request.
+pub struct Asked<'a> {
+    pub method: &'a Method,
+    pub uri: &'a Uri,
+    pub headers: &'a HeaderMap,
+    /// The address the connection reached (`None` on a unix socket).
+    pub local: Option<SocketAddr>,
+    /// The anti-forgery token of a form the page posted.
+    pub form_token: Option<&'a str>,
+}
+
+/// The cookie the page keeps the admin token in, once asked for it.
+const COOKIE: &str = "hookwall_admin";
+
+/// Checks `Host`, the token (bearer or the page's cookie) and, for a state change, the
+/// admin header or the page's anti-forgery token `csrf`.
+pub fn check(admin: &Admin, csrf: &str, ask: &Asked<'_>) -> Result<(), Refusal> {
+    if !host_allowed(admin, ask.local, host_of(ask.uri, ask.headers)) {
         return Err(Refusal::ForeignHost);
     }
-    let probe = matches!(uri.path(), "/healthz" | "/readyz");
+    let probe = matches!(ask.uri.path(), "/healthz" | "/readyz" | "/style.css");
     if let (Some(token), false) = (&admin.token, probe) {
-        if !bearer_matches(headers, token.expose()) {
+        let given = bearer(ask.headers).or_else(|| cookie(ask.headers));
+        if !given.is_some_and(|g| same(g, token.expose())) {
             return Err(Refusal::Token);
         }
     }
-    let reads = method == Method::GET || method == Method::HEAD;
-    if !reads && headers.get(&X_HOOKWALL_ADMIN).is_none_or(|v| v != "1") {
+    let reads = ask.method == Method::GET || ask.method == Method::HEAD;
+    let header = ask.headers.get(&X_HOOKWALL_ADMIN).is_some_and(|v| v == "1");
+    let form = ask
+        .form_token
+        .is_some_and(|t| same(t.as_bytes(), csrf.as_bytes()));
+    if !reads && !header && !form {
         return Err(Refusal::NotFromAdmin);
     }
     Ok(())
 }
+
+/// `POST /login` with `token`: the cookie to set when it is the admin token and the `Host`
+/// is allowed.
+pub fn login(admin: &Admin, ask: &Asked<'_>, token: Option<&str>) -> Result<HeaderValue, Refusal> {
+    if !host_allowed(admin, ask.local, host_of(ask.uri, ask.headers)) {
+        return Err(Refusal::ForeignHost);
+    }
+    let Some(expected) = &admin.token else {
+        return Err(Refusal::NotFromAdmin);
+    };
+    match token {
+        Some(t) if same(t.as_bytes(), expected.expose()) => {
+            HeaderValue::from_str(&format!("{COOKIE}={t}; HttpOnly; SameSite=Strict; Path=/"))
+                .map_err(|_| Refusal::Token)
+        }
+        _ => Err(Refusal::Token),
+    }
+}
+
+/// A new anti-forgery token: 128 bits from the kernel's random source, in hex.
+pub fn new_token() -> String {
+    use std::io::Read as _;
+    let mut bytes = [0u8; 16];
+    let read = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
+    if read.is_err() {
+        // No kernel randomness: unique numbers still make a token no page can guess
+        // without reading this process's memory.
+        bytes[..8].copy_from_slice(&crate::unique::next().to_le_bytes());
+        bytes[8..].copy_from_slice(&crate::unique::next().to_le_bytes());
+    }
+    hex::encode(bytes)
+}
+
+/// The login form the page shows when `[admin] token` is set and the browser has no cookie.
+pub const LOGIN_PAGE: &str = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+<title>hookwall inspector</title><link rel=\"stylesheet\" href=\"/style.css\"></head><body>\
+<h1>hookwall inspector</h1><p>This admin listener needs its token ([admin] token).</p>\
+<form method=\"post\" action=\"/login\"><input type=\"password\" name=\"token\" \
+autocomplete=\"off\"> <button>Open</button></form></body></html>\n";
 
 /// The host the request names: the absolute-form target's, else the `Host` header's.
 fn host_of<'a>(uri: &'a Uri, headers: &'a HeaderMap) -> Option<&'a str> {
@@ -100,15 +153,26 @@ fn split_port(host: &str) -> (&str, Option<u16>) {
     }
 }
 
-/// Whether `Authorization: Bearer <token>` carries `token`, compared in constant time.
-fn bearer_matches(headers: &HeaderMap, token: &[u8]) -> bool {
-    let Some(given) = headers
+/// The token of `Authorization: Bearer <token>`.
+fn bearer(headers: &HeaderMap) -> Option<&[u8]> {
+    headers
         .get(AUTHORIZATION)
         .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
-    else {
-        return false;
-    };
-    given.len() == token.len() && bool::from(given.ct_eq(token))
+}
+
+/// The token of the page's cookie.
+fn cookie(headers: &HeaderMap) -> Option<&[u8]> {
+    headers
+        .get_all(COOKIE_HEADER)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|b| *b == b';'))
+        .map(<[u8]>::trim_ascii)
+        .find_map(|c| c.strip_prefix(COOKIE.as_bytes())?.strip_prefix(b"="))
+}
+
+/// Constant-time equality of two tokens.
+fn same(given: &[u8], expected: &[u8]) -> bool {
+    given.len() == expected.len() && bool::from(given.ct_eq(expected))
 }
 
 #[cfg(test)]
@@ -123,6 +187,7 @@ mod tests {
             readyz_upstreams: false,
             hosts: hosts.iter().map(|h| (*h).to_owned()).collect(),
             token: token.map(|t| Secret::from_bytes(t, SecretSource::Env("T".into()))),
+            history: 0,
         }
     }
 
@@ -134,8 +199,25 @@ mod tests {
                 v.parse().unwrap(),
             );
         }
-        let local = "127.0.0.1:9901".parse().ok();
-        check(admin, local, &method, &Uri::from_static("/spool"), &headers)
+        let uri = Uri::from_static("/spool");
+        check(admin, CSRF, &asked(&method, &uri, &headers, None))
+    }
+
+    const CSRF: &str = "0123456789abcdef0123456789abcdef";
+
+    fn asked<'a>(
+        method: &'a Method,
+        uri: &'a Uri,
+        headers: &'a HeaderMap,
+        form_token: Option<&'a str>,
+    ) -> Asked<'a> {
+        Asked {
+            method,
+            uri,
+            headers,
+            local: "127.0.0.1:9901".parse().ok(),
+            form_token,
+        }
     }
 
     #[test]
@@ -182,11 +264,11 @@ mod tests {
         assert_eq!(ask(&a, Method::GET, &[host, wrong]), Err(Refusal::Token));
         let right = ("authorization", "Bearer s3cret-token");
         assert_eq!(ask(&a, Method::GET, &[host, right]), Ok(()));
-        let local = "127.0.0.1:9901".parse().ok();
         let probe = |path: &'static str| {
             let mut headers = HeaderMap::new();
             headers.insert(HOST, "127.0.0.1:9901".parse().unwrap());
-            check(&a, local, &Method::GET, &Uri::from_static(path), &headers)
+            let uri = Uri::from_static(path);
+            check(&a, CSRF, &asked(&Method::GET, &uri, &headers, None))
         };
         assert_eq!(probe("/healthz"), Ok(()), "probes need no token");
         assert_eq!(probe("/readyz"), Ok(()));
@@ -204,5 +286,40 @@ mod tests {
             ask(&no_token, Method::POST, &[host, other]),
             Err(Refusal::NotFromAdmin)
         );
+    }
+
+    #[test]
+    fn the_page_s_cookie_and_form_token_stand_for_the_token_and_the_header() {
+        let a = admin(&[], Some("s3cret-token"));
+        let mut headers = HeaderMap::new();
+        headers.insert(HOST, "127.0.0.1:9901".parse().unwrap());
+        headers.insert(
+            COOKIE_HEADER,
+            "theme=dark; hookwall_admin=s3cret-token".parse().unwrap(),
+        );
+        let uri = Uri::from_static("/spool/sp_1/retry");
+        let post = |token| check(&a, CSRF, &asked(&Method::POST, &uri, &headers, token));
+        assert_eq!(post(None), Err(Refusal::NotFromAdmin));
+        assert_eq!(
+            post(Some("0123456789abcdef0123456789abcdee")),
+            Err(Refusal::NotFromAdmin)
+        );
+        assert_eq!(post(Some(CSRF)), Ok(()));
+        headers.insert(COOKIE_HEADER, "hookwall_admin=wrong".parse().unwrap());
+        let post = |token| check(&a, CSRF, &asked(&Method::POST, &uri, &headers, token));
+        assert_eq!(post(Some(CSRF)), Err(Refusal::Token));
+
+        let login_uri = Uri::from_static("/login");
+        let at = asked(&Method::POST, &login_uri, &headers, None);
+        assert_eq!(login(&a, &at, Some("nope")), Err(Refusal::Token));
+        let cookie = login(&a, &at, Some("s3cret-token")).unwrap();
+        let cookie = cookie.to_str().unwrap();
+        assert!(
+            cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+            "{cookie}"
+        );
+        let t = new_token();
+        assert_eq!(t.len(), 32);
+        assert_ne!(t, new_token());
     }
 }

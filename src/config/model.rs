@@ -236,6 +236,8 @@ pub struct Admin {
     pub hosts: Vec<String>,
     /// With a token, every admin request needs `Authorization: Bearer <token>`.
     pub token: Option<Secret>,
+    /// Requests the inspector page keeps in memory.
+    pub history: usize,
 }
 
 impl PartialEq for Admin {
@@ -249,6 +251,7 @@ impl PartialEq for Admin {
         self.listen == other.listen
             && self.readyz_upstreams == other.readyz_upstreams
             && self.hosts == other.hosts
+            && self.history == other.history
             && token(self) == token(other)
     }
 }

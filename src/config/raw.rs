@@ -76,6 +76,7 @@ pub struct RawAdmin {
     pub readyz_upstreams: Option<bool>,
     pub hosts: Option<Spanned<Vec<String>>>,
     pub token: Option<Spanned<toml::Value>>,
+    pub history: Option<Spanned<i64>>,
 }
 
 /// Defines [`RawRoute`] with the scheme table's text keys as fields.

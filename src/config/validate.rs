@@ -204,6 +204,12 @@ impl<'a> Ctx<'a> {
         self.table = Some("[admin]".into());
         let hosts = self.key_or("hosts", raw.hosts.as_ref(), Vec::new(), |l| admin_hosts(l));
         let token = self.admin_token(raw);
+        let history = self.key_or(
+            "history",
+            raw.history.as_ref(),
+            defaults::ADMIN_HISTORY,
+            |n| in_range(*n, 0, 100_000),
+        );
         if let (Some(Listen::Tcp(addr)), Some(None)) = (&listen, &token) {
             if !addr.ip().is_loopback() {
                 self.problem(
@@ -222,6 +228,7 @@ impl<'a> Ctx<'a> {
             readyz_upstreams: raw.readyz_upstreams.unwrap_or(false),
             hosts: hosts?,
             token: token?,
+            history: history?,
         })
     }
 

@@ -6,6 +6,8 @@ use std::time::Duration;
 use http::StatusCode;
 
 use super::{Ctx, Proxy, Rejection};
+use crate::history::Entry;
+use crate::listener::Peer;
 use crate::metrics::Kind;
 use crate::scheme::Unverified;
 
@@ -49,6 +51,21 @@ impl Outcome {
         }
     }
 
+    /// The upstream's status, when it answered.
+    pub(super) fn upstream_status(&self) -> Option<u16> {
+        match self {
+            Outcome::Forwarded { upstream_status }
+            | Outcome::Shadow {
+                upstream_status, ..
+            } => Some(*upstream_status),
+            Outcome::Handshake { upstream_status }
+            | Outcome::Spooled {
+                upstream_status, ..
+            } => *upstream_status,
+            Outcome::Duplicate | Outcome::Rejected(_) => None,
+        }
+    }
+
     /// The reason code: why it was refused or failed verification; empty otherwise.
     pub(super) fn reason(&self) -> &'static str {
         match self {
@@ -65,6 +82,10 @@ impl Proxy {
     pub(super) fn record(&self, ctx: &Ctx<'_>, status: StatusCode, outcome: &Outcome) {
         let took = ctx.start.elapsed();
         log(ctx, status.as_u16(), outcome, took);
+        if self.history.capacity() > 0 {
+            self.history
+                .record(entry(ctx, status.as_u16(), outcome, took));
+        }
         let kind = outcome.kind();
         let reason = outcome.reason();
         let Some(index) = ctx.route else {
@@ -77,6 +98,41 @@ impl Proxy {
         }
     }
 }
+
+/// The inspector's record of the request: what the log line holds. A refused request's
+/// delivery id is read from the scheme's header as the sender sent it, marked unverified.
+fn entry(ctx: &Ctx<'_>, status: u16, outcome: &Outcome, took: Duration) -> Entry {
+    let route = ctx.route_ref();
+    let verified = ctx.verified.as_ref();
+    let claimed = || {
+        let header = route?.scheme.delivery_id_header()?;
+        let value = ctx.parts.headers.get(header)?.to_str().ok()?;
+        Some(value.chars().take(MAX_CLAIMED_ID).collect())
+    };
+    Entry {
+        at_ms: crate::spool::now_ms(),
+        route: route.map_or_else(|| "-".to_owned(), |r| r.name.clone()),
+        provider: route.map_or("-", |r| r.scheme.provider()).to_owned(),
+        method: ctx.parts.method.as_str().to_owned(),
+        path: ctx.parts.uri.path().to_owned(),
+        outcome: outcome.kind(),
+        reason: outcome.reason(),
+        status,
+        upstream_status: outcome.upstream_status(),
+        delivery_id: verified.map_or_else(claimed, |v| v.delivery_id.clone()),
+        verified: verified.is_some(),
+        request_id: ctx.request_id.clone(),
+        client: match ctx.peer {
+            Peer::Tcp(addr) => Some(addr.ip().to_string()),
+            Peer::Unix => None,
+        },
+        elapsed_us: u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
+        slot: verified.map(|v| v.secret_slot),
+    }
+}
+
+/// The longest delivery id kept of a refused request (it is the sender's, unchecked).
+const MAX_CLAIMED_ID: usize = 128;
 
 /// The one log line per request, under the `hookwall::request` target.
 fn log(ctx: &Ctx<'_>, status: u16, outcome: &Outcome, took: Duration) {

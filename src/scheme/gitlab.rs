@@ -50,6 +50,10 @@ pub fn build(opts: &Options<'_>, secrets: &[Secret]) -> Result<GitLab, BuildErro
 }
 
 impl Scheme for GitLab {
+    fn delivery_id_header(&self) -> Option<&HeaderName> {
+        Some(&EVENT_UUID)
+    }
+
     fn provider(&self) -> &'static str {
         "gitlab"
     }

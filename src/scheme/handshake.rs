@@ -189,6 +189,10 @@ impl Scheme for Handshaking {
         self.inner.signs_delivery_id()
     }
 
+    fn delivery_id_header(&self) -> Option<&HeaderName> {
+        self.inner.delivery_id_header()
+    }
+
     fn replay_digest(&self, req: &Signed<'_>) -> [u8; 32] {
         self.inner.replay_digest(req)
     }

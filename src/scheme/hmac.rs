@@ -404,6 +404,13 @@ impl Scheme for HmacScheme {
     fn signs_delivery_id(&self) -> bool {
         self.params.template.contains(&Part::Id)
     }
+
+    fn delivery_id_header(&self) -> Option<&HeaderName> {
+        let p = &self.params;
+        p.delivery_id
+            .as_ref()
+            .or_else(|| p.headers.iter().find_map(|h| h.id.as_ref()))
+    }
 }
 
 fn insert(out: &mut HeaderMap, name: &HeaderName, value: &str) {

@@ -178,9 +178,23 @@ async fn healthz_readyz_and_unknown_admin_paths() {
     assert_eq!((res.status(), res.text().as_str()), (200, "ok\n"));
     let res = hookwall.admin_get("/readyz").await;
     assert_eq!((res.status(), res.text().as_str()), (200, "ready\n"));
-    for path in ["/", "/nope", "/metrics/x", GITHUB] {
+    for path in ["/nope", "/metrics/x", GITHUB] {
         assert_eq!(hookwall.admin_get(path).await.status(), 404, "{path}");
     }
+    // `/` is the inspector page, with the headers that keep script and framing out.
+    let page = hookwall.admin_get("/").await;
+    assert_eq!(page.status(), 200);
+    assert_eq!(
+        page.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    let csp = page.header("content-security-policy").unwrap_or_default();
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert_eq!(page.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(page.header("referrer-policy"), Some("no-referrer"));
     // The admin listener is not the proxy: nothing went upstream.
     assert_eq!(upstream.hits(), 0);
 }

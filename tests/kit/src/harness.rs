@@ -79,6 +79,7 @@ impl Hookwall {
                 readyz_upstreams: false,
                 hosts: Vec::new(),
                 token: None,
+                history: 1000,
             },
         });
         Hookwall::run(config, Some(path.to_owned())).await
