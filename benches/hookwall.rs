@@ -296,5 +296,46 @@ fn request_path(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, verification, routing, replay_store, request_path);
+/// What the inspector's history costs a request: one `History::record` into a full ring of
+/// 1000, the entry built as the request path builds it (its strings copied).
+fn history(c: &mut Criterion) {
+    use hookwall::history::{Entry, History};
+    use hookwall::metrics::Kind;
+    let history = History::new(1000);
+    let template = Entry {
+        at_ms: 1_796_000_000_000,
+        route: "github".into(),
+        provider: "github".into(),
+        method: "POST".into(),
+        path: "/webhooks/github".into(),
+        outcome: Kind::Forwarded,
+        reason: "",
+        status: 200,
+        upstream_status: Some(200),
+        delivery_id: Some("72d3162e-cc78-11e3-81ab-4c9367dc0958".into()),
+        verified: true,
+        request_id: "0161e0fecc0e18a98bb0a4d456b34df0".into(),
+        client: Some("192.0.2.10".into()),
+        elapsed_us: 850,
+        slot: Some(0),
+    };
+    for n in 0..1000u64 {
+        history.record(Entry {
+            at_ms: template.at_ms + n,
+            ..template.clone()
+        });
+    }
+    c.bench_function("history/record", |b| {
+        b.iter(|| history.record(template.clone()));
+    });
+}
+
+criterion_group!(
+    benches,
+    verification,
+    routing,
+    replay_store,
+    request_path,
+    history
+);
 criterion_main!(benches);
