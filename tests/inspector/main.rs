@@ -246,3 +246,56 @@ async fn the_page_shows_what_happened_escapes_what_attackers_sent_and_its_retry_
     assert_eq!(last.header("x-hookwall-spool-id"), Some(dead.as_str()));
     assert_eq!(last.body.as_ref(), BODY);
 }
+
+#[tokio::test]
+async fn with_a_token_the_page_asks_for_it_once_and_keeps_it_in_a_strict_cookie() {
+    let app = Upstream::start().await;
+    let text = format!(
+        "[admin]\nlisten = \"127.0.0.1:0\"\ntoken = {{ env = \"ADMIN_TOKEN\" }}\n\n\
+         [[route]]\nname = \"github\"\npath = \"/webhooks/github\"\nupstream = \"http://{}\"\n\
+         provider = \"github\"\nsecret = {{ env = \"GITHUB_SECRET\" }}\n",
+        app.addr
+    );
+    let env = |name: &str| match name {
+        "GITHUB_SECRET" => Some(SECRET.to_owned()),
+        "ADMIN_TOKEN" => Some("admin-token-61f0c2d9e8".to_owned()),
+        _ => None,
+    };
+    let hookwall = Hookwall::from_text(&text, "inspector.toml", &env).await;
+    // No token: the login form, not the page.
+    let asked = hookwall.admin_get("/").await;
+    assert_eq!(asked.status(), 401);
+    assert!(asked.text().contains("action=\"/login\"") && !asked.text().contains("Route table"));
+    // A wrong token: asked again, no cookie.
+    let wrong = hookwall.admin_form("/login", "token=guess", &[]).await;
+    assert_eq!(wrong.status(), 401);
+    assert!(wrong.header("set-cookie").is_none());
+    // The right one: a strict, script-proof cookie, and back to the page.
+    let right = hookwall
+        .admin_form("/login", "token=admin-token-61f0c2d9e8", &[])
+        .await;
+    assert_eq!((right.status(), right.header("location")), (303, Some("/")));
+    let cookie = right.header("set-cookie").unwrap().to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let pair = cookie.split(';').next().unwrap();
+    let page = hookwall
+        .admin_request("GET", "/", &[("cookie", pair)])
+        .await;
+    assert_eq!(page.status(), 200);
+    assert!(page.text().contains("Route table"));
+    // The cookie alone does not make a state change: that takes the page's form token.
+    let post = hookwall
+        .admin_request("POST", "/spool/redrive?route=github", &[("cookie", pair)])
+        .await;
+    assert_eq!(post.status(), 403);
+    // Nor does a login from a foreign Host set anything.
+    let rebound = [("host", "evil.example")];
+    let foreign = hookwall
+        .admin_form("/login", "token=admin-token-61f0c2d9e8", &rebound)
+        .await;
+    assert_eq!(foreign.status(), 403);
+    assert!(foreign.header("set-cookie").is_none());
+}

@@ -172,6 +172,24 @@ impl Hookwall {
     /// A request without a body on the admin listener, with `Host` its address unless
     /// `headers` name one.
     pub async fn admin_request(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
+        self.admin_send(method, path, b"", headers).await
+    }
+
+    /// A POST of an HTML form (`application/x-www-form-urlencoded` `form`) to the admin
+    /// listener, as a browser sends one.
+    pub async fn admin_form(&self, path: &str, form: &str, headers: &[(&str, &str)]) -> Reply {
+        let mut all = vec![("content-type", "application/x-www-form-urlencoded")];
+        all.extend_from_slice(headers);
+        self.admin_send("POST", path, form.as_bytes(), &all).await
+    }
+
+    async fn admin_send(
+        &self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+        headers: &[(&str, &str)],
+    ) -> Reply {
         let stream = TcpStream::connect(self.admin())
             .await
             .expect("admin accepts");
@@ -184,7 +202,7 @@ impl Hookwall {
             .filter(|(k, _)| !k.eq_ignore_ascii_case("host"))
             .copied()
             .collect();
-        let req = build(method, path, b"", &rest, host);
+        let req = build(method, path, body, &rest, host);
         within(10.0, "an admin response", send(stream, req)).await
     }
 
