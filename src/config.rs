@@ -8,6 +8,7 @@
 //! not just the first. Secrets are loaded here, so `hookwall check` catches a missing
 //! variable or file. Single values are parsed in `values.rs`, TLS material in `tls.rs`.
 
+pub mod addrs;
 pub mod duration;
 mod error;
 mod model;
@@ -22,7 +23,7 @@ use std::path::Path;
 
 pub use error::{ConfigError, Problem};
 pub use model::{
-    redact, Admin, Config, DeliveryMode, Listen, PathMatch, RedisUrl, ReplayStore, Route,
+    redact, AddrList, Admin, Config, DeliveryMode, Listen, PathMatch, RedisUrl, ReplayStore, Route,
     RouteSpool, Server, Spool, SpoolStore, Tls, Upstream,
 };
 pub use raw::{

@@ -18,6 +18,7 @@
 mod admit;
 mod authenticate;
 mod claim;
+mod client;
 mod forward;
 mod outcome;
 mod rejection;
@@ -37,6 +38,7 @@ use hyper::body::Body;
 pub use self::admit::{check_host, check_method, check_size, read_body};
 pub use self::authenticate::{authenticate, Answer, Mark};
 use self::claim::Claimed;
+use self::client::Client;
 use self::outcome::Outcome;
 pub use self::rejection::Rejection;
 use crate::body::{BoxError, ResponseBody};
@@ -296,7 +298,8 @@ struct Ctx<'a> {
     snapshot: &'a Snapshot,
     /// The request head, with its request id set.
     parts: Parts,
-    peer: Peer,
+    /// Who sent it: the peer, or what trusted proxies say in `X-Forwarded-For`.
+    client: Client,
     request_id: String,
     start: Instant,
     /// The route's index in the snapshot, once `admit` has found it.
@@ -309,10 +312,12 @@ impl<'a> Ctx<'a> {
     fn new(snapshot: &'a Snapshot, mut parts: Parts, peer: Peer) -> Ctx<'a> {
         let start = Instant::now();
         let request_id = request_id::assign(&mut parts.headers);
+        let trusted = &snapshot.server().trusted_proxies;
+        let client = client::resolve(peer, &parts.headers, trusted);
         Ctx {
             snapshot,
             parts,
-            peer,
+            client,
             request_id,
             start,
             route: None,

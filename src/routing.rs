@@ -93,6 +93,7 @@ mod tests {
                     replay_window: None,
                     delivery: crate::config::DeliveryMode::Forward,
                     spool: crate::config::RouteSpool::default(),
+                    allow_from: None,
                 }
             })
             .collect();

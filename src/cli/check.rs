@@ -107,6 +107,29 @@ pub fn route_table(config: &Config) -> String {
         );
     }
     out.push_str(&spooling(config));
+    out.push_str(&allow_lists(config));
+    out
+}
+
+/// The trusted proxies and each route's `allow_from`, by size and source.
+fn allow_lists(config: &Config) -> String {
+    let mut out = String::new();
+    let trusted = &config.server.trusted_proxies;
+    if !trusted.is_empty() {
+        let _ = writeln!(
+            out,
+            "trusted proxies: {trusted} (their X-Forwarded-For names the client)"
+        );
+    }
+    for r in &config.routes {
+        if let Some(allowed) = &r.allow_from {
+            let _ = writeln!(
+                out,
+                "route {}: allow_from {allowed}; other clients get 403",
+                r.name
+            );
+        }
+    }
     out
 }
 

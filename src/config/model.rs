@@ -11,6 +11,7 @@ use std::time::Duration;
 use http::uri::Authority;
 use http::Method;
 
+pub use super::addrs::AddrList;
 use crate::scheme::Scheme;
 use crate::secret::{Secret, SecretSource};
 
@@ -278,6 +279,8 @@ pub struct Server {
     pub keepalive_timeout: Duration,
     /// TLS on the listener, if configured.
     pub tls: Option<Tls>,
+    /// Peers whose `X-Forwarded-For` is believed (load balancers in front of hookwall).
+    pub trusted_proxies: AddrList,
 }
 
 /// How a route matches a request path.
@@ -350,6 +353,8 @@ pub struct Route {
     pub replay_window: Option<Duration>,
     pub delivery: DeliveryMode,
     pub spool: RouteSpool,
+    /// Only these clients may use the route (403 `ip_not_allowed` for others).
+    pub allow_from: Option<AddrList>,
 }
 
 #[cfg(test)]

@@ -35,6 +35,7 @@ pub struct RawServer {
     pub h2_max_streams: Option<Spanned<i64>>,
     pub keepalive_timeout: Option<Spanned<String>>,
     pub tls: Option<Spanned<RawTls>>,
+    pub trusted_proxies: Option<Spanned<toml::Value>>,
 }
 
 /// Stage one: `[server.tls]`.
@@ -99,6 +100,7 @@ macro_rules! raw_route {
             pub replay_window: Option<Spanned<String>>,
             pub max_body: Option<Spanned<toml::Value>>,
             pub delivery: Option<Spanned<String>>,
+            pub allow_from: Option<Spanned<toml::Value>>,
             pub retry_schedule: Option<Spanned<Vec<String>>>,
             pub max_in_flight: Option<Spanned<i64>>,
             pub ordered: Option<Spanned<bool>>,

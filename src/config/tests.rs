@@ -616,3 +616,34 @@ fn admin_hosts_and_token() {
     ));
     assert!(e.contains("hosts") && e.contains("not a host name"), "{e}");
 }
+
+#[test]
+fn address_lists_name_the_route_the_key_and_the_entry() {
+    let e = one_error(&format!("{GITHUB}allow_from = [\"10.1.2.3/16\"]\n"));
+    assert!(
+        e.contains("route 1 (github)") && e.contains("allow_from") && e.contains("10.1.0.0/16"),
+        "{e}"
+    );
+    let e = one_error(&format!(
+        "[server]\ntrusted_proxies = [\"10.0.0.0/8\", \"lb\"]\n{GITHUB}"
+    ));
+    assert!(
+        e.contains("[server]") && e.contains("trusted_proxies") && e.contains("`lb`"),
+        "{e}"
+    );
+    let e = one_error(&format!(
+        "{GITHUB}allow_from = {{ file = \"no-such-ranges.txt\" }}\n"
+    ));
+    assert!(
+        e.contains("allow_from") && e.contains("no-such-ranges.txt"),
+        "{e}"
+    );
+    let config = load_str(&format!(
+        "[server]\ntrusted_proxies = [\"127.0.0.2\"]\n{GITHUB}allow_from = [\"192.0.2.0/24\", \"2001:db8::/32\"]\n"
+    ))
+    .unwrap();
+    assert_eq!(config.server.trusted_proxies.len(), 1);
+    let allowed = config.routes[0].allow_from.as_ref().unwrap();
+    assert!(allowed.contains("::ffff:192.0.2.9".parse().unwrap()));
+    assert!(!allowed.contains("198.51.100.1".parse().unwrap()));
+}

@@ -18,7 +18,8 @@ use super::raw::{RawAdmin, RawConfig, RawReplay, RawRoute, RawServer, RawSignatu
 use super::values::{
     parse_hosts, parse_listen, parse_methods, parse_name, parse_path, parse_size, parse_upstream,
 };
-use super::{defaults, duration, tls, Admin, Config, Listen, PathMatch, Problem, RedisUrl};
+use super::{addrs, defaults, duration, tls, AddrList, Admin, Config, Listen, PathMatch};
+use super::{Problem, RedisUrl};
 use super::{ReplayStore, Route, Server, Spool, Upstream};
 use crate::scheme::{self, Scheme};
 use crate::secret::{self, EnvLookup, Secret};
@@ -148,6 +149,12 @@ impl<'a> Ctx<'a> {
             in_range(*n, 1, 10_000)
         }) {
             server.h2_max_streams = v;
+        }
+        let base = self.base.clone();
+        if let Some(v) = self.key("trusted_proxies", raw.trusted_proxies.as_ref(), |v| {
+            addrs::parse(v, &base)
+        }) {
+            server.trusted_proxies = v;
         }
         if let Some(raw_tls) = &raw.tls {
             let base = self.base.clone();
@@ -348,6 +355,10 @@ impl<'a> Ctx<'a> {
         // A scheme whose keys could not even be read leaves replay unchecked.
         let built = self.scheme(r, &span)?;
         let replay_window = self.replay_window(r, built.as_ref().map(|b| &*b.scheme));
+        let base = self.base.clone();
+        let allow_from = self.key_or("allow_from", r.allow_from.as_ref(), None, |v| {
+            addrs::parse(v, &base).map(Some)
+        });
         if self.problems.len() != before {
             return None;
         }
@@ -366,6 +377,7 @@ impl<'a> Ctx<'a> {
             replay_window: replay_window?,
             delivery,
             spool: route_spool,
+            allow_from: allow_from?,
         })
     }
 
@@ -568,6 +580,7 @@ fn default_server() -> Server {
         h2_max_streams: defaults::H2_MAX_STREAMS,
         keepalive_timeout: defaults::KEEPALIVE_TIMEOUT,
         tls: None,
+        trusted_proxies: AddrList::default(),
     }
 }
 

@@ -1,5 +1,6 @@
 //! The phases before a signature is looked at: `admit` (the request target, `Host`, the
-//! route, the method, the declared size: all from the head, before a byte of body is read)
+//! route, the client against the route's `allow_from`, the method, the declared size: all
+//! from the head, before a byte of body is read)
 //! and `read_body` (the body under the route's cap and the server's deadline).
 //!
 //! Framing needs no check here: hyper refuses differing `Content-Length`s, `Transfer-Encoding`
@@ -37,6 +38,11 @@ impl<'a> Ctx<'a> {
         let index = routes.find(parts.uri.path()).ok_or(Rejection::NoRoute)?;
         self.route = Some(index);
         let route = &routes.routes()[index];
+        if let Some(allowed) = &route.allow_from {
+            if !self.client.allowed_by(allowed) {
+                return Err(Rejection::IpNotAllowed);
+            }
+        }
         check_method(route, &self.parts.method)?;
         check_size(route, declared)?;
         Ok((index, route))

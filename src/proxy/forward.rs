@@ -12,6 +12,7 @@ use http::{Request, Response, Uri, Version};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 
+use super::client::Client;
 use super::{Mark, Proxy, Rejection};
 use crate::body::{BoxError, ResponseBody};
 use crate::config::Route;
@@ -19,7 +20,6 @@ use crate::headers::{
     self, X_FORWARDED_FOR, X_FORWARDED_HOST, X_FORWARDED_PROTO, X_HOOKWALL_DELIVERY_ID,
     X_HOOKWALL_HANDSHAKE, X_HOOKWALL_VERIFIED,
 };
-use crate::listener::Peer;
 use crate::upstream::UpstreamError;
 
 impl Proxy {
@@ -34,7 +34,7 @@ impl Proxy {
     ) -> Request<Full<Bytes>> {
         let route = &ctx.snapshot.routes().routes()[index];
         let tls = self.tls_at_start.is_some();
-        upstream_request(&ctx.parts, route, body, ctx.peer, mark, tls)
+        upstream_request(&ctx.parts, route, body, &ctx.client, mark, tls)
     }
 
     /// Sends `req` to route `index`'s upstream, and counts the answer.
@@ -84,7 +84,7 @@ fn upstream_request(
     parts: &Parts,
     route: &Route,
     body: Bytes,
-    peer: Peer,
+    client: &Client,
     mark: &Mark,
     tls: bool,
 ) -> Request<Full<Bytes>> {
@@ -100,8 +100,10 @@ fn upstream_request(
         headers.insert(header::HOST, host.clone());
         headers.insert(X_FORWARDED_HOST.clone(), host);
     }
-    if let Peer::Tcp(addr) = peer {
-        if let Ok(ip) = HeaderValue::from_str(&addr.ip().to_string()) {
+    // The client as resolved (behind trusted proxies, their `X-Forwarded-For`), never the
+    // sender's own header.
+    if let Some(ip) = client.ip() {
+        if let Ok(ip) = HeaderValue::from_str(&ip.to_canonical().to_string()) {
             headers.insert(X_FORWARDED_FOR.clone(), ip);
         }
     }

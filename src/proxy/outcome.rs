@@ -7,7 +7,6 @@ use http::StatusCode;
 
 use super::{Ctx, Proxy, Rejection};
 use crate::history::Entry;
-use crate::listener::Peer;
 use crate::metrics::Kind;
 use crate::scheme::Unverified;
 
@@ -122,10 +121,7 @@ fn entry(ctx: &Ctx<'_>, status: u16, outcome: &Outcome, took: Duration) -> Entry
         delivery_id: verified.map_or_else(claimed, |v| v.delivery_id.clone()),
         verified: verified.is_some(),
         request_id: ctx.request_id.clone(),
-        client: match ctx.peer {
-            Peer::Tcp(addr) => Some(addr.ip().to_string()),
-            Peer::Unix => None,
-        },
+        client: ctx.client.ip().map(|ip| ip.to_canonical().to_string()),
         elapsed_us: u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
         slot: verified.map(|v| v.secret_slot),
     }
@@ -143,32 +139,33 @@ fn log(ctx: &Ctx<'_>, status: u16, outcome: &Outcome, took: Duration) {
     let elapsed_ms = took.as_micros() as f64 / 1000.0;
     let delivery_id = ctx.verified.as_ref().and_then(|v| v.delivery_id.as_deref());
     let reason = outcome.reason();
+    let client = &ctx.client;
     match outcome {
         Outcome::Rejected(Rejection::UpstreamDown | Rejection::UpstreamTimeout) => tracing::warn!(
             target: "hookwall::request",
-            route, method = %method, path, request_id, status, reason, delivery_id, elapsed_ms,
+            route, method = %method, path, %client, request_id, status, reason, delivery_id, elapsed_ms,
             "upstream failed"
         ),
         Outcome::Rejected(_) => tracing::info!(
             target: "hookwall::request",
-            route, method = %method, path, request_id, status, reason, elapsed_ms,
+            route, method = %method, path, %client, request_id, status, reason, elapsed_ms,
             "rejected"
         ),
         Outcome::Shadow {
             upstream_status, ..
         } => tracing::warn!(
             target: "hookwall::request",
-            route, method = %method, path, request_id, status, reason, upstream_status, elapsed_ms,
+            route, method = %method, path, %client, request_id, status, reason, upstream_status, elapsed_ms,
             "forwarded unverified (shadow mode)"
         ),
         Outcome::Duplicate => tracing::info!(
             target: "hookwall::request",
-            route, method = %method, path, request_id, status, reason, delivery_id, elapsed_ms,
+            route, method = %method, path, %client, request_id, status, reason, delivery_id, elapsed_ms,
             "duplicate"
         ),
         Outcome::Handshake { upstream_status } => tracing::info!(
             target: "hookwall::request",
-            route, method = %method, path, request_id, status, upstream_status, elapsed_ms,
+            route, method = %method, path, %client, request_id, status, upstream_status, elapsed_ms,
             "handshake"
         ),
         Outcome::Spooled {
@@ -176,13 +173,13 @@ fn log(ctx: &Ctx<'_>, status: u16, outcome: &Outcome, took: Duration) {
             upstream_status,
         } => tracing::info!(
             target: "hookwall::request",
-            route, method = %method, path, request_id, status, upstream_status, delivery_id,
+            route, method = %method, path, %client, request_id, status, upstream_status, delivery_id,
             spool_id = id.as_str(), secret_slot = ctx.verified.as_ref().map(|v| v.secret_slot),
             elapsed_ms, "spooled"
         ),
         Outcome::Forwarded { upstream_status } => tracing::info!(
             target: "hookwall::request",
-            route, method = %method, path, request_id, status, upstream_status, delivery_id,
+            route, method = %method, path, %client, request_id, status, upstream_status, delivery_id,
             secret_slot = ctx.verified.as_ref().map(|v| v.secret_slot), elapsed_ms,
             "forwarded"
         ),

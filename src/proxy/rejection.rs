@@ -23,6 +23,8 @@ pub enum Rejection {
     /// A `Host` not in `[server] hosts`.
     HostNotAllowed,
     NoRoute,
+    /// The client is not in the route's `allow_from`.
+    IpNotAllowed,
     WrongMethod,
     TooLarge,
     BodyTimeout,
@@ -51,6 +53,7 @@ impl Rejection {
             Rejection::BadHost => StatusCode::BAD_REQUEST,
             Rejection::HostNotAllowed => StatusCode::BAD_REQUEST,
             Rejection::NoRoute => StatusCode::NOT_FOUND,
+            Rejection::IpNotAllowed => StatusCode::FORBIDDEN,
             Rejection::WrongMethod => StatusCode::METHOD_NOT_ALLOWED,
             Rejection::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Rejection::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
@@ -72,6 +75,7 @@ impl Rejection {
             Rejection::BadHost => "bad_host",
             Rejection::HostNotAllowed => "host_not_allowed",
             Rejection::NoRoute => "no_route",
+            Rejection::IpNotAllowed => "ip_not_allowed",
             Rejection::WrongMethod => "method_not_allowed",
             Rejection::TooLarge => "body_too_large",
             Rejection::BodyTimeout => "body_timeout",
@@ -95,6 +99,7 @@ impl Rejection {
             | Rejection::BadHost
             | Rejection::HostNotAllowed
             | Rejection::NoRoute
+            | Rejection::IpNotAllowed
             | Rejection::WrongMethod
             | Rejection::TooLarge
             | Rejection::BodyTimeout

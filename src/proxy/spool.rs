@@ -17,7 +17,6 @@ use super::{forward, Ctx, Mark, Proxy, Rejection};
 use crate::body::{full, ResponseBody};
 use crate::config::{DeliveryMode, Route};
 use crate::headers::X_HOOKWALL_SPOOL_ID;
-use crate::listener::Peer;
 use crate::spool::{self, Record, StoreError};
 
 /// Whether an answer of the app's means it could not take the delivery now.
@@ -139,10 +138,7 @@ fn record(
         delivery_id: ctx.verified.as_ref().and_then(|v| v.delivery_id.clone()),
         replay_key: guard.map(|g| g.key().to_owned()),
         received_at_ms,
-        client: match ctx.peer {
-            Peer::Tcp(addr) => Some(addr.ip().to_string()),
-            Peer::Unix => None,
-        },
+        client: ctx.client.ip().map(|ip| ip.to_canonical().to_string()),
     }
 }
 

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod allow;
 mod flask;
 mod presets;
 mod redis;
