@@ -1,7 +1,9 @@
 //! The process as a whole: bind a validated [`Config`]'s listeners, report their addresses,
 //! serve until a shutdown future resolves. Also reload (SIGHUP, or a caller's own trigger)
-//! and the stop signals. `main` and every test harness start hookwall through [`App`].
+//! and the stop signals; the file watcher ([`crate::watch`]) is started from here. `main`
+//! and every test harness start hookwall through [`App`].
 
+use std::fmt;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -14,12 +16,18 @@ use crate::listener::Listener;
 use crate::metrics::Metrics;
 use crate::proxy::Proxy;
 use crate::spool::Spool;
+use crate::watch::Watching;
 
 /// hookwall with its listeners bound, not yet serving.
 pub struct App {
     proxy: Arc<Proxy>,
     listener: Listener,
     admin: Option<(Listener, Admin)>,
+    /// The files the config in force names (see [`crate::watch::files`]): a reload by
+    /// SIGHUP tells the watcher here.
+    named: tokio::sync::watch::Sender<Vec<PathBuf>>,
+    /// The file watcher, while it runs.
+    watching: Option<Watching>,
 }
 
 impl App {
@@ -34,6 +42,7 @@ impl App {
             Some(a) => Some((Listener::bind(&a.listen).await?, a.clone())),
             None => None,
         };
+        let (named, _) = tokio::sync::watch::channel(crate::watch::files(&config));
         let spool = open_spool(&config)?;
         if let Some(spool) = &spool {
             log_durability(spool).await;
@@ -47,6 +56,8 @@ impl App {
             proxy,
             listener,
             admin,
+            named,
+            watching: None,
         })
     }
 
@@ -74,9 +85,27 @@ impl App {
     ) -> App {
         match hup {
             Ok(hup) => {
-                tokio::spawn(reload_on_sighup(hup, path, Arc::clone(&self.proxy)));
+                let named = self.named.clone();
+                tokio::spawn(reload_on_sighup(hup, path, Arc::clone(&self.proxy), named));
             }
             Err(e) => tracing::warn!(error = %e, "SIGHUP cannot be caught: reload is off"),
+        }
+        self
+    }
+
+    /// Reloads `path` by itself when it or a file it names changes (see [`crate::watch`]),
+    /// when `[server] watch` is on (the default). The watcher stops with the app.
+    pub fn watch_config(mut self, path: PathBuf) -> App {
+        if !self.proxy.snapshot().server().watch {
+            tracing::info!("[server] watch = false: reload on SIGHUP only");
+            return self;
+        }
+        let named = self.named.subscribe();
+        match Watching::start(path, Arc::clone(&self.proxy), named) {
+            Ok(watching) => self.watching = Some(watching),
+            Err(e) => {
+                tracing::warn!(error = %e, "files cannot be watched: reload on SIGHUP only");
+            }
         }
         self
     }
@@ -101,6 +130,8 @@ impl App {
             .map(|spool| Workers::start(Arc::clone(&self.proxy), Arc::clone(spool)));
         let deadline = self.proxy.snapshot().server().shutdown_timeout;
         let served = crate::server::serve(self.listener, self.proxy, shutdown).await;
+        // No reload while the workers finish.
+        drop(self.watching);
         if let Some(workers) = workers {
             workers.stop(deadline).await;
         }
@@ -174,17 +205,58 @@ pub fn catch_sighup() -> io::Result<tokio::signal::unix::Signal> {
     tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
 }
 
-/// Re-reads the config on every SIGHUP and swaps it in if it is valid.
+/// Re-reads the config on every SIGHUP and swaps it in if it is valid; tells the watcher
+/// (through `named`) which files the new config names.
 #[cfg(unix)]
-async fn reload_on_sighup(mut hup: tokio::signal::unix::Signal, path: PathBuf, proxy: Arc<Proxy>) {
+async fn reload_on_sighup(
+    mut hup: tokio::signal::unix::Signal,
+    path: PathBuf,
+    proxy: Arc<Proxy>,
+    named: tokio::sync::watch::Sender<Vec<PathBuf>>,
+) {
     while hup.recv().await.is_some() {
-        reload(&path, &proxy);
+        if let Some(files) = reload_config(&path, &proxy, &Trigger::Signal) {
+            named.send_replace(files);
+        }
+    }
+}
+
+/// What asked for a reload, for its log line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Trigger {
+    /// SIGHUP, or a caller's own request.
+    Signal,
+    /// The watcher saw these files change (see [`crate::watch`]).
+    Files(Vec<PathBuf>),
+}
+
+impl fmt::Display for Trigger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Trigger::Signal => f.write_str("signal"),
+            Trigger::Files(paths) => {
+                for (i, path) in paths.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{}", path.display())?;
+                }
+                Ok(())
+            }
+        }
     }
 }
 
 /// Reloads `path` into `proxy`: the same validation as `hookwall check`. A config that fails
 /// is not applied; the old one keeps serving. Returns whether the new config is in force.
-pub fn reload(path: &Path, proxy: &Proxy) -> bool {
+/// `trigger` goes into the log line.
+pub fn reload(path: &Path, proxy: &Proxy, trigger: &Trigger) -> bool {
+    reload_config(path, proxy, trigger).is_some()
+}
+
+/// [`reload`], returning the files the new config names (see [`crate::watch::files`]), or
+/// `None` when it failed.
+pub(crate) fn reload_config(path: &Path, proxy: &Proxy, trigger: &Trigger) -> Option<Vec<PathBuf>> {
     match config::load(path) {
         Ok(config) => {
             let old = proxy.snapshot();
@@ -203,8 +275,24 @@ pub fn reload(path: &Path, proxy: &Proxy) -> bool {
             if !proxy.same_replay_store(&config) {
                 tracing::warn!("reload: a change to [replay] takes effect at the next restart");
             }
+            if before.watch != config.server.watch {
+                tracing::warn!(
+                    "reload: a change to [server] watch takes effect at the next restart"
+                );
+            }
             warn_of_spool_changes(proxy, &config);
+            let files = crate::watch::files(&config);
             let routes = config.routes.len();
+            // Where each secret was read from: names and paths, never a value.
+            let secrets: Vec<String> = config
+                .routes
+                .iter()
+                .flat_map(|r| {
+                    r.secret_sources
+                        .iter()
+                        .map(move |s| format!("{}: {s}", r.name))
+                })
+                .collect();
             let shadow: Vec<String> = config
                 .routes
                 .iter()
@@ -213,14 +301,14 @@ pub fn reload(path: &Path, proxy: &Proxy) -> bool {
                 .collect();
             proxy.reload(config);
             proxy.metrics().reload(true);
-            tracing::info!(routes, shadow = ?shadow, "config reloaded");
-            true
+            tracing::info!(%trigger, routes, shadow = ?shadow, secrets = ?secrets, "config reloaded");
+            Some(files)
         }
         Err(e) => {
             proxy.metrics().reload(false);
             // A ConfigError names files, routes and keys, never secret values.
-            tracing::error!(error = %e, "config reload failed; the previous config keeps serving");
-            false
+            tracing::error!(%trigger, error = %e, "config reload failed; the previous config keeps serving");
+            None
         }
     }
 }

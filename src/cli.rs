@@ -117,6 +117,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 crate::app::App::bind(config)
                     .await?
                     .reload_on_sighup(path.to_owned(), hup)
+                    .watch_config(path.to_owned())
                     .run(crate::app::shutdown_signal())
                     .await?;
                 Ok::<_, Box<dyn std::error::Error>>(())

@@ -23,3 +23,4 @@ pub mod spool;
 pub mod target;
 pub mod unique;
 pub mod upstream;
+pub mod watch;

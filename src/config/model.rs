@@ -281,6 +281,8 @@ pub struct Server {
     pub tls: Option<Tls>,
     /// Peers whose `X-Forwarded-For` is believed (load balancers in front of hookwall).
     pub trusted_proxies: AddrList,
+    /// Reload by itself when the config file or a file it names changes (see [`crate::watch`]).
+    pub watch: bool,
 }
 
 /// How a route matches a request path.

@@ -36,6 +36,7 @@ pub struct RawServer {
     pub keepalive_timeout: Option<Spanned<String>>,
     pub tls: Option<Spanned<RawTls>>,
     pub trusted_proxies: Option<Spanned<toml::Value>>,
+    pub watch: Option<bool>,
 }
 
 /// Stage one: `[server.tls]`.

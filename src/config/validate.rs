@@ -156,6 +156,9 @@ impl<'a> Ctx<'a> {
         }) {
             server.trusted_proxies = v;
         }
+        if let Some(watch) = raw.watch {
+            server.watch = watch;
+        }
         if let Some(raw_tls) = &raw.tls {
             let base = self.base.clone();
             server.tls = self.key("tls", Some(raw_tls), |t| {
@@ -581,6 +584,7 @@ fn default_server() -> Server {
         keepalive_timeout: defaults::KEEPALIVE_TIMEOUT,
         tls: None,
         trusted_proxies: AddrList::default(),
+        watch: true,
     }
 }
 

@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod support;
+mod watch;
 
 use std::time::{Duration, Instant};
 
@@ -323,8 +324,9 @@ async fn sighup_reloads_the_real_binary_and_sigterm_stops_it() {
     // Unix sockets for both listeners: no port to race for.
     let public = dir.join("hw.sock");
     let admin = dir.join("admin.sock");
+    // Watching off: the SIGHUP alone reloads (one reload counted).
     let head = format!(
-        "{}\n[admin]\nlisten = \"unix:{}\"\n",
+        "{}watch = false\n[admin]\nlisten = \"unix:{}\"\n",
         unix_server(&public),
         admin.display()
     );

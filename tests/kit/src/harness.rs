@@ -126,7 +126,7 @@ impl Hookwall {
     /// Reloads the config file, as SIGHUP does; whether the new config is in force.
     pub fn reload(&self) -> bool {
         let path = self.config_path.as_deref().expect("started from a file");
-        hookwall::app::reload(path, &self.proxy)
+        hookwall::app::reload(path, &self.proxy, &hookwall::app::Trigger::Signal)
     }
 
     /// Asks for a graceful shutdown; returns the server task to await.
