@@ -50,7 +50,7 @@ pub struct Entry {
     pub delivery_id: Option<String>,
     pub verified: bool,
     pub request_id: String,
-    /// The client's address, as the log line shows it.
+    /// The client, as the log line shows it: an address, `unparsable` or `unix`.
     pub client: Option<String>,
     pub elapsed_us: u64,
     /// The rotation slot of the secret that matched.

@@ -121,7 +121,8 @@ fn entry(ctx: &Ctx<'_>, status: u16, outcome: &Outcome, took: Duration) -> Entry
         delivery_id: verified.map_or_else(claimed, |v| v.delivery_id.clone()),
         verified: verified.is_some(),
         request_id: ctx.request_id.clone(),
-        client: ctx.client.ip().map(|ip| ip.to_canonical().to_string()),
+        // The address, `unparsable` (a trusted proxy named no address) or `unix`.
+        client: Some(ctx.client.to_string()),
         elapsed_us: u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
         slot: verified.map(|v| v.secret_slot),
     }
