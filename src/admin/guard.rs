@@ -124,7 +124,8 @@ fn host_of<'a>(uri: &'a Uri, headers: &'a HeaderMap) -> Option<&'a str> {
 }
 
 /// Whether `host` is the address the connection reached, `localhost` on a loopback
-/// listener, or a name in `[admin] hosts` (with any port). A unix-socket listener has no
+/// listener, or a name in `[admin] hosts` (written with a port: that port only; without:
+/// any port). A unix-socket listener has no
 /// address a browser could reach, so any host passes there.
 fn host_allowed(admin: &Admin, local: Option<SocketAddr>, host: Option<&str>) -> bool {
     let Some(local) = local else { return true };
@@ -138,7 +139,7 @@ fn host_allowed(admin: &Admin, local: Option<SocketAddr>, host: Option<&str>) ->
     ip.parse::<std::net::IpAddr>()
         .is_ok_and(|ip| ip == local.ip())
         || (name == "localhost" && local.ip().is_loopback())
-        || admin.hosts.iter().any(|h| h == name)
+        || admin.hosts.iter().any(|h| *h == host || h == name)
 }
 
 /// `name:port` → (`name`, port); `[v6]:port` and a bare name or `[v6]` also.
@@ -222,12 +223,13 @@ mod tests {
 
     #[test]
     fn host_is_the_listeners_address_localhost_or_a_configured_name() {
-        let a = admin(&["hookwall.internal"], None);
+        let a = admin(&["hookwall.internal", "ported.internal:9901"], None);
         for host in [
             "127.0.0.1:9901",
             "127.0.0.1",
             "localhost:9901",
             "hookwall.internal:9901",
+            "ported.internal:9901",
         ] {
             assert_eq!(ask(&a, Method::GET, &[("host", host)]), Ok(()), "{host}");
         }
@@ -237,6 +239,7 @@ mod tests {
             "127.0.0.2:9901",
             "hookwall.internal.evil.example",
             "127.0.0.1:9901:9901",
+            "ported.internal",
         ] {
             assert_eq!(
                 ask(&a, Method::GET, &[("host", host)]),

@@ -232,8 +232,8 @@ pub struct Admin {
     pub listen: Listen,
     /// `/readyz` also checks that every upstream accepts a connection.
     pub readyz_upstreams: bool,
-    /// Names the listener answers to besides its own address (`Host` is checked against
-    /// them: DNS rebinding).
+    /// Names the listener answers to besides its own address, lowercase, with an optional
+    /// port (`Host` is checked against them: DNS rebinding).
     pub hosts: Vec<String>,
     /// With a token, every admin request needs `Authorization: Bearer <token>`.
     pub token: Option<Secret>,

@@ -212,7 +212,7 @@ impl<'a> Ctx<'a> {
             );
         }
         self.table = Some("[admin]".into());
-        let hosts = self.key_or("hosts", raw.hosts.as_ref(), Vec::new(), |l| admin_hosts(l));
+        let hosts = self.key_or("hosts", raw.hosts.as_ref(), Vec::new(), |l| parse_hosts(l));
         let token = self.admin_token(raw);
         let history = self.key_or(
             "history",
@@ -547,22 +547,6 @@ impl<'a> Ctx<'a> {
             )),
         }
     }
-}
-
-/// `[admin] hosts`: host names, without a port, in lower case.
-fn admin_hosts(list: &[String]) -> Result<Vec<String>, String> {
-    list.iter()
-        .map(|h| {
-            let ok = !h.is_empty()
-                && h.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '[' | ']' | ':'));
-            if ok {
-                Ok(h.to_ascii_lowercase())
-            } else {
-                Err(format!("`{h}` is not a host name"))
-            }
-        })
-        .collect()
 }
 
 /// `[server]` with every default.
