@@ -78,22 +78,35 @@ impl Listener {
     /// # Errors
     /// The accept call fails (out of file descriptors, say); the listener stays usable.
     pub async fn accept(&self) -> io::Result<(Box<dyn Io>, Peer)> {
-        self.accept_at().await.map(|(io, peer, _)| (io, peer))
+        self.accept_with(false)
+            .await
+            .map(|(io, peer, _)| (io, peer))
     }
 
     /// Accepts the next connection, with the address it reached (on TCP): the admin
-    /// listener checks `Host` against it.
+    /// listener checks `Host` against it. The public listener does not pay for asking.
     ///
     /// # Errors
     /// As [`Listener::accept`].
     pub async fn accept_at(&self) -> io::Result<(Box<dyn Io>, Peer, Option<SocketAddr>)> {
+        self.accept_with(true).await
+    }
+
+    async fn accept_with(
+        &self,
+        local: bool,
+    ) -> io::Result<(Box<dyn Io>, Peer, Option<SocketAddr>)> {
         match self {
             Listener::Tcp(l) => {
                 let (stream, addr) = l.accept().await?;
                 // Nagle would hold small responses back; webhooks are small.
                 let _ = stream.set_nodelay(true);
-                let local = stream.local_addr().ok();
-                Ok((Box::new(stream), Peer::Tcp(addr), local))
+                let at = if local {
+                    stream.local_addr().ok()
+                } else {
+                    None
+                };
+                Ok((Box::new(stream), Peer::Tcp(addr), at))
             }
             Listener::Unix(l, _) => {
                 let (stream, _) = l.accept().await?;
