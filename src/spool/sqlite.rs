@@ -148,8 +148,7 @@ impl SqliteStore {
                 Writer {
                     conn,
                     limits,
-                    kept,
-                    shared,
+                    kept: shared,
                     durable,
                 }
                 .run(rx);
@@ -365,10 +364,9 @@ fn db(e: rusqlite::Error) -> StoreError {
 struct Writer {
     conn: Connection,
     limits: Limits,
-    /// Deliveries and bytes kept now.
-    kept: (u64, u64),
-    /// `kept` as the reader reports it, updated after each commit.
-    shared: Arc<Kept>,
+    /// Deliveries and bytes kept, as of the last commit: the writer counts against it and
+    /// the reader reports it.
+    kept: Arc<Kept>,
     /// Whether commits wait for the disk now (`synchronous = FULL`).
     durable: bool,
 }
@@ -419,9 +417,8 @@ impl Writer {
     /// Runs `batch` in one transaction, then answers every operation in it.
     fn commit(&mut self, batch: Vec<Op>) {
         self.sync_for(&batch);
-        let kept_before = self.kept;
         let limits = self.limits;
-        let mut kept = self.kept;
+        let mut kept = self.kept.load();
         let (answers, committed) = match self.conn.transaction() {
             Ok(tx) => {
                 let answers: Vec<Deferred> = batch
@@ -435,8 +432,9 @@ impl Writer {
                 (answers, Err(db(e)))
             }
         };
-        self.kept = if committed.is_ok() { kept } else { kept_before };
-        self.shared.store(self.kept);
+        if committed.is_ok() {
+            self.kept.store(kept);
+        }
         for answer in answers {
             answer(committed.clone());
         }
