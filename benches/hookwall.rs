@@ -305,8 +305,8 @@ fn history(c: &mut Criterion) {
     let template = Entry {
         at_ms: 1_796_000_000_000,
         route: "github".into(),
-        provider: "github".into(),
-        method: "POST".into(),
+        provider: "github",
+        method: http::Method::POST,
         path: "/webhooks/github".into(),
         outcome: Kind::Forwarded,
         reason: "",

@@ -37,8 +37,8 @@ pub struct Entry {
     pub at_ms: u64,
     /// The route's name, `-` when none matched.
     pub route: String,
-    pub provider: String,
-    pub method: String,
+    pub provider: &'static str,
+    pub method: http::Method,
     /// The path, without its query.
     pub path: String,
     pub outcome: Kind,
@@ -246,8 +246,8 @@ mod tests {
         Entry {
             at_ms,
             route: route.into(),
-            provider: "github".into(),
-            method: "POST".into(),
+            provider: "github",
+            method: http::Method::POST,
             path: "/webhooks/github".into(),
             outcome,
             reason: "",

@@ -21,7 +21,7 @@ fn entry(e: &Entry) -> Value {
         "at": spool::rfc3339(e.at_ms),
         "route": e.route,
         "provider": e.provider,
-        "method": e.method,
+        "method": e.method.as_str(),
         "path": e.path,
         "outcome": e.outcome.as_str(),
         "reason": e.reason,

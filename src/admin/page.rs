@@ -207,7 +207,7 @@ fn entry_row(e: &Entry) -> Vec<String> {
     vec![
         esc(&spool::rfc3339(e.at_ms)),
         esc(&e.route),
-        esc(&e.provider),
+        esc(e.provider),
         esc(e.outcome.as_str()),
         esc(e.reason),
         format!("<span class=\"{class}\">{}</span>", e.status),

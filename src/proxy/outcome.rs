@@ -111,8 +111,8 @@ fn entry(ctx: &Ctx<'_>, status: u16, outcome: &Outcome, took: Duration) -> Entry
     Entry {
         at_ms: crate::spool::now_ms(),
         route: route.map_or_else(|| "-".to_owned(), |r| r.name.clone()),
-        provider: route.map_or("-", |r| r.scheme.provider()).to_owned(),
-        method: ctx.parts.method.as_str().to_owned(),
+        provider: route.map_or("-", |r| r.scheme.provider()),
+        method: ctx.parts.method.clone(),
         path: ctx.parts.uri.path().to_owned(),
         outcome: outcome.kind(),
         reason: outcome.reason(),
