@@ -48,6 +48,7 @@ pub mod defaults {
     pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(20);
     pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(60);
     pub const MAX_CONNECTIONS: usize = 10_000;
+    pub const MAX_UPSTREAM_CONNECTIONS: usize = 256;
     pub const H2_MAX_STREAMS: u32 = 128;
     pub const REPLAY_MAX_ENTRIES: usize = 100_000;
     /// The replay window of a route whose scheme signs no timestamp.

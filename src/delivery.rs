@@ -320,7 +320,8 @@ async fn try_once(
             }
         }
         Err(UpstreamError::Timeout) => Attempt::TimedOut,
-        Err(UpstreamError::Down(_)) => Attempt::Unreachable,
+        // Busy: every connection to the app stayed taken; nothing was sent.
+        Err(UpstreamError::Down(_) | UpstreamError::Busy) => Attempt::Unreachable,
     };
     let next = policy(route, &spool).next(
         result,

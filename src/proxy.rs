@@ -87,7 +87,7 @@ impl Snapshot {
         let targets = config
             .routes
             .iter()
-            .map(|r| upstream.target(&r.upstream))
+            .map(|r| upstream.target(&r.upstream, config.server.max_upstream_connections))
             .collect();
         let route_metrics = config
             .routes

@@ -1,42 +1,46 @@
-//! The pooled clients that forward verified requests to the app, and the two failures that
-//! originate here: the upstream refused or reset the connection (502), or did not answer
-//! within `upstream_timeout` (504).
+//! Sending verified requests to the app, and the three failures that originate here: the
+//! upstream refused or reset the connection (502), did not answer within `upstream_timeout`
+//! (504), or every one of its `max_upstream_connections` stayed busy that long (503).
 //!
 //! Three kinds of upstream: `http://` over TCP, `https://` through rustls (certificates always
 //! verified, against the platform's roots or the route's `upstream_ca`), and `unix:` sockets.
-//! The pools connect lazily: no connection to an upstream exists before the first verified
-//! request for it. Requests go out as HTTP/1.1 with a fixed-length body.
+//! Each has a pool of HTTP/1 connections ([`pool`]), opened lazily: no connection to an
+//! upstream exists before the first verified request for it. A request goes out on the most
+//! recently used idle connection, in the sender's own task; its response body gives the
+//! connection back when read to its end ([`body`]). Requests go out as HTTP/1.1 with a
+//! fixed-length body.
 
-use std::future::Future;
-use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
-use std::pin::Pin;
-use std::task::{Context, Poll};
+mod body;
+mod connect;
+mod pool;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::uri::{Authority, PathAndQuery, Scheme};
-use http::{Request, Response, Uri};
+use http::header::HOST;
+use http::{Request, Response};
 use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::time::{timeout_at, Instant};
 
+pub use body::UpstreamBody;
+use connect::Endpoint;
+use pool::{Acquired, Conn, Pool, Sent};
+
+use crate::body::BoxError;
 use crate::config;
-
-/// How long an idle pooled connection is kept. Below gunicorn's default keep-alive (2 s), so
-/// hookwall drops an idle connection before the app does, rather than sending a request into
-/// a connection the app is closing.
-const POOL_IDLE: Duration = Duration::from_millis(1500);
 
 /// Why a forward failed.
 #[derive(Debug)]
 pub enum UpstreamError {
     /// Connection refused or reset, a TLS failure, or a malformed answer: 502.
-    Down(hyper_util::client::legacy::Error),
+    Down(BoxError),
     /// No response head within `upstream_timeout`: 504.
     Timeout,
+    /// Every connection the upstream may have stayed taken for `upstream_timeout`: 503.
+    Busy,
 }
 
 impl std::fmt::Display for UpstreamError {
@@ -44,6 +48,7 @@ impl std::fmt::Display for UpstreamError {
         match self {
             UpstreamError::Down(e) => write!(f, "upstream unreachable: {e}"),
             UpstreamError::Timeout => f.write_str("upstream did not answer in time"),
+            UpstreamError::Busy => f.write_str("every upstream connection stayed busy"),
         }
     }
 }
@@ -51,150 +56,110 @@ impl std::fmt::Display for UpstreamError {
 impl std::error::Error for UpstreamError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            UpstreamError::Down(e) => Some(e),
-            UpstreamError::Timeout => None,
+            UpstreamError::Down(e) => Some(&**e),
+            UpstreamError::Timeout | UpstreamError::Busy => None,
         }
     }
 }
 
-type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
-
-/// One route's destination, ready to send to.
+/// One route's destination, ready to send to: its upstream's pool.
 #[derive(Clone, Debug)]
-pub enum Target {
-    Http(Authority),
-    Https(Authority, Box<HttpsClient>),
-    /// The socket path, and the authority that names it in the unix pool.
-    Unix(Authority),
-}
+pub struct Target(Arc<Pool>);
 
-/// The clients shared by every route and connection.
-#[derive(Clone, Debug)]
-pub struct Upstream {
-    http: Client<HttpConnector, Full<Bytes>>,
-    unix: Client<UnixConnector, Full<Bytes>>,
-}
-
-impl Default for Upstream {
-    fn default() -> Self {
-        Upstream::new()
+impl Target {
+    /// Connections open to this upstream now (idle, busy or connecting).
+    pub fn open_connections(&self) -> usize {
+        self.0.open()
     }
 }
 
-fn builder() -> hyper_util::client::legacy::Builder {
-    let mut b = Client::builder(TokioExecutor::new());
-    b.pool_timer(TokioTimer::new())
-        .timer(TokioTimer::new())
-        .pool_idle_timeout(POOL_IDLE);
-    b
+/// Where pools are found: `http://` and `unix:` upstreams share one pool per address across
+/// routes and reloads; an `https://` route has its own, keyed with its CA roots.
+#[derive(Debug, Default)]
+pub struct Upstream {
+    shared: Mutex<HashMap<Shared, Weak<Pool>>>,
 }
 
-fn http_connector() -> HttpConnector {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    connector.enforce_http(false);
-    connector
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Shared {
+    Http(String),
+    Unix(PathBuf),
 }
 
 impl Upstream {
-    /// The shared clients.
     pub fn new() -> Upstream {
-        let mut http = http_connector();
-        http.enforce_http(true);
-        Upstream {
-            http: builder().build(http),
-            unix: builder().build(UnixConnector),
-        }
+        Upstream::default()
     }
 
-    /// Prepares a route's upstream: https routes get a client of their own, keyed with the
-    /// route's CA roots.
-    pub fn target(&self, upstream: &config::Upstream) -> Target {
-        match upstream {
-            config::Upstream::Http(a) => Target::Http(a.clone()),
+    /// Prepares a route's upstream, with at most `limit` connections open to it.
+    pub fn target(&self, upstream: &config::Upstream, limit: usize) -> Target {
+        let (key, endpoint) = match upstream {
+            config::Upstream::Http(a) => (Shared::Http(a.to_string()), Endpoint::tcp(a)),
+            config::Upstream::Unix(p) => (Shared::Unix(p.clone()), Endpoint::Unix(p.clone())),
             config::Upstream::Https { authority, tls, .. } => {
-                let connector = hyper_rustls::HttpsConnectorBuilder::new()
-                    .with_tls_config((**tls).clone())
-                    .https_only()
-                    .enable_http1()
-                    .wrap_connector(http_connector());
-                Target::Https(authority.clone(), Box::new(builder().build(connector)))
+                let endpoint = Endpoint::tls(authority, Arc::clone(tls));
+                return Target(Arc::new(Pool::new(endpoint, limit)));
             }
-            config::Upstream::Unix(path) => Target::Unix(unix_authority(path)),
+        };
+        let mut shared = self
+            .shared
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        shared.retain(|_, pool| pool.strong_count() > 0);
+        if let Some(pool) = shared.get(&key).and_then(Weak::upgrade) {
+            pool.set_limit(limit);
+            return Target(pool);
         }
+        let pool = Arc::new(Pool::new(endpoint, limit));
+        shared.insert(key, Arc::downgrade(&pool));
+        Target(pool)
     }
 
     /// Sends `req` (whose URI carries only the path and query) to `target` and waits up to
-    /// `timeout` for the response head.
+    /// `timeout` for the response head. A request that came without `Host` gets the
+    /// upstream's.
     ///
     /// # Errors
-    /// [`UpstreamError`]: 502 or 504 for the sender.
+    /// [`UpstreamError`]: 502, 503 or 504 for the sender.
     pub async fn send(
         &self,
         target: &Target,
         mut req: Request<Full<Bytes>>,
         timeout: Duration,
-    ) -> Result<Response<Incoming>, UpstreamError> {
-        let pq = req
-            .uri()
-            .path_and_query()
-            .cloned()
-            .unwrap_or_else(|| PathAndQuery::from_static("/"));
-        let (scheme, authority) = match target {
-            Target::Http(a) | Target::Unix(a) => (Scheme::HTTP, a.clone()),
-            Target::Https(a, _) => (Scheme::HTTPS, a.clone()),
-        };
-        let mut parts = http::uri::Parts::default();
-        parts.scheme = Some(scheme);
-        parts.authority = Some(authority);
-        parts.path_and_query = Some(pq);
-        *req.uri_mut() = Uri::from_parts(parts).expect("scheme, authority and path make a URI");
-        let sent = async {
-            match target {
-                Target::Http(_) => self.http.request(req).await,
-                Target::Https(_, client) => client.request(req).await,
-                Target::Unix(_) => self.unix.request(req).await,
+    ) -> Result<Response<UpstreamBody>, UpstreamError> {
+        let pool = &target.0;
+        if !req.headers().contains_key(HOST) {
+            req.headers_mut().insert(HOST, pool.endpoint().host());
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            let (mut conn, reused) = connection(pool, deadline).await?;
+            match timeout_at(deadline, conn.send(req)).await {
+                Err(_) => return Err(UpstreamError::Timeout),
+                Ok(Sent::Answered(res)) => {
+                    return Ok(res.map(|b| UpstreamBody::new(b, conn, Arc::clone(pool))));
+                }
+                // An idle connection the app had closed: the request was not sent; try the
+                // next one (at worst a new connection, whose failure is final).
+                Ok(Sent::Unsent(unsent, _)) if reused => req = unsent,
+                Ok(Sent::Unsent(_, e) | Sent::Failed(e)) => {
+                    return Err(UpstreamError::Down(Box::new(e)));
+                }
             }
-        };
-        match tokio::time::timeout(timeout, sent).await {
-            Ok(Ok(res)) => Ok(res),
-            Ok(Err(e)) => Err(UpstreamError::Down(e)),
-            Err(_) => Err(UpstreamError::Timeout),
         }
     }
 }
 
-/// The pool key for a socket path: its bytes in hex, a valid host name that the connector
-/// turns back into the path. It never reaches the app: hookwall always sends the request's
-/// own `Host`.
-fn unix_authority(path: &Path) -> Authority {
-    let hex = hex::encode(path.as_os_str().as_encoded_bytes());
-    // Hex digits are valid in a host name, so this cannot fail.
-    hex.parse().expect("hex digits make an authority")
-}
-
-/// Connects to the unix socket named by a [`unix_authority`].
-#[derive(Clone, Copy, Debug)]
-pub struct UnixConnector;
-
-impl tower_service::Service<Uri> for UnixConnector {
-    type Response = TokioIo<tokio::net::UnixStream>;
-    type Error = std::io::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, uri: Uri) -> Self::Future {
-        Box::pin(async move {
-            let host = uri.host().unwrap_or("");
-            let bytes = hex::decode(host).map_err(|_| {
-                std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a unix socket target")
-            })?;
-            let path = PathBuf::from(std::ffi::OsStr::from_bytes(&bytes));
-            let stream = tokio::net::UnixStream::connect(path).await?;
-            Ok(TokioIo::new(stream))
-        })
+/// A connection to send on before `deadline`, and whether it was idle in the pool (rather
+/// than just opened).
+async fn connection(pool: &Arc<Pool>, deadline: Instant) -> Result<(Conn, bool), UpstreamError> {
+    match timeout_at(deadline, pool.acquire()).await {
+        Err(_) => Err(UpstreamError::Busy),
+        Ok(Acquired::Idle(conn)) => Ok((conn, true)),
+        Ok(Acquired::New(slot)) => match timeout_at(deadline, pool.endpoint().open(slot)).await {
+            Err(_) => Err(UpstreamError::Timeout),
+            Ok(Err(e)) => Err(UpstreamError::Down(e)),
+            Ok(Ok(conn)) => Ok((conn, false)),
+        },
     }
 }

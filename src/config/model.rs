@@ -272,6 +272,9 @@ pub struct Server {
     pub hosts: Vec<String>,
     /// Connections served at once; the next ones wait in the listen backlog.
     pub max_connections: usize,
+    /// Connections open at once to each upstream; requests beyond wait for one, up to
+    /// `upstream_timeout`.
+    pub max_upstream_connections: usize,
     /// Concurrent HTTP/2 streams per connection.
     pub h2_max_streams: u32,
     /// How long an idle keep-alive connection is kept (HTTP/1 between requests, HTTP/2

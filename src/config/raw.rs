@@ -32,6 +32,7 @@ pub struct RawServer {
     pub shutdown_timeout: Option<Spanned<String>>,
     pub hosts: Option<Spanned<Vec<String>>>,
     pub max_connections: Option<Spanned<i64>>,
+    pub max_upstream_connections: Option<Spanned<i64>>,
     pub h2_max_streams: Option<Spanned<i64>>,
     pub keepalive_timeout: Option<Spanned<String>>,
     pub tls: Option<Spanned<RawTls>>,

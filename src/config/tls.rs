@@ -83,12 +83,14 @@ pub(super) fn client_tls(ca: Option<&Path>) -> Result<Arc<rustls::ClientConfig>,
             }
         }
     }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
     .map_err(|e| format!("TLS: {e}"))?
     .with_root_certificates(roots)
     .with_no_client_auth();
+    // hookwall speaks HTTP/1.1 to its upstreams.
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }

@@ -145,6 +145,12 @@ impl<'a> Ctx<'a> {
         }) {
             server.max_connections = v;
         }
+        let upstream = raw.max_upstream_connections.as_ref();
+        if let Some(v) = self.key("max_upstream_connections", upstream, |n| {
+            in_range(*n, 1, 100_000)
+        }) {
+            server.max_upstream_connections = v;
+        }
         if let Some(v) = self.key("h2_max_streams", raw.h2_max_streams.as_ref(), |n| {
             in_range(*n, 1, 10_000)
         }) {
@@ -564,6 +570,7 @@ fn default_server() -> Server {
         shutdown_timeout: defaults::SHUTDOWN_TIMEOUT,
         hosts: Vec::new(),
         max_connections: defaults::MAX_CONNECTIONS,
+        max_upstream_connections: defaults::MAX_UPSTREAM_CONNECTIONS,
         h2_max_streams: defaults::H2_MAX_STREAMS,
         keepalive_timeout: defaults::KEEPALIVE_TIMEOUT,
         tls: None,

@@ -127,6 +127,13 @@ pub(super) fn parse_upstream(s: &str, ca: Option<&Path>) -> Result<Upstream, Str
         }
         return Ok(Upstream::Http(authority));
     }
+    let host = authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    if rustls::pki_types::ServerName::try_from(host).is_err() {
+        return Err(bad("has a host no certificate can name"));
+    }
     Ok(Upstream::Https {
         tls: tls::client_tls(ca)?,
         ca: ca.map(Path::to_owned),

@@ -10,7 +10,6 @@ use http::header::{self, HeaderValue};
 use http::request::Parts;
 use http::{Request, Response, Uri, Version};
 use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
 
 use super::client::Client;
 use super::{Mark, Proxy, Rejection};
@@ -20,7 +19,7 @@ use crate::headers::{
     self, X_FORWARDED_FOR, X_FORWARDED_HOST, X_FORWARDED_PROTO, X_HOOKWALL_DELIVERY_ID,
     X_HOOKWALL_HANDSHAKE, X_HOOKWALL_VERIFIED,
 };
-use crate::upstream::UpstreamError;
+use crate::upstream::{UpstreamBody, UpstreamError};
 
 impl Proxy {
     /// The request route `index`'s upstream gets for this one: built from the head, the
@@ -40,13 +39,14 @@ impl Proxy {
     /// Sends `req` to route `index`'s upstream, and counts the answer.
     ///
     /// # Errors
-    /// [`Rejection::UpstreamTimeout`] or [`Rejection::UpstreamDown`].
+    /// [`Rejection::UpstreamTimeout`], [`Rejection::UpstreamBusy`] or
+    /// [`Rejection::UpstreamDown`].
     pub(super) async fn forward(
         &self,
         ctx: &super::Ctx<'_>,
         index: usize,
         req: Request<Full<Bytes>>,
-    ) -> Result<Response<Incoming>, Rejection> {
+    ) -> Result<Response<UpstreamBody>, Rejection> {
         let snapshot = ctx.snapshot;
         let sent = Instant::now();
         let timeout = snapshot.server().upstream_timeout;
@@ -56,6 +56,7 @@ impl Proxy {
             .await
             .map_err(|e| match e {
                 UpstreamError::Timeout => Rejection::UpstreamTimeout,
+                UpstreamError::Busy => Rejection::UpstreamBusy,
                 UpstreamError::Down(e) => {
                     tracing::debug!(error = %e, "upstream request failed");
                     Rejection::UpstreamDown
@@ -72,7 +73,7 @@ impl Proxy {
 
 /// The upstream's answer as the sender gets it: hop-by-hop and hookwall-internal headers
 /// dropped, framed for the sender's own protocol (the upstream may answer in HTTP/1.0).
-pub(super) fn respond(res: Response<Incoming>) -> Response<ResponseBody> {
+pub(super) fn respond(res: Response<UpstreamBody>) -> Response<ResponseBody> {
     let (mut head, body) = res.into_parts();
     headers::strip_response(&mut head.headers);
     head.version = Version::HTTP_11;

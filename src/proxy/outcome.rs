@@ -43,9 +43,9 @@ impl Outcome {
             Outcome::Shadow { .. } => Kind::Shadow,
             Outcome::Duplicate => Kind::Duplicate,
             Outcome::Spooled { .. } => Kind::Spooled,
-            Outcome::Rejected(Rejection::UpstreamDown | Rejection::UpstreamTimeout) => {
-                Kind::UpstreamError
-            }
+            Outcome::Rejected(
+                Rejection::UpstreamDown | Rejection::UpstreamTimeout | Rejection::UpstreamBusy,
+            ) => Kind::UpstreamError,
             Outcome::Rejected(_) => Kind::Rejected,
         }
     }
@@ -142,7 +142,9 @@ fn log(ctx: &Ctx<'_>, status: u16, outcome: &Outcome, took: Duration) {
     let reason = outcome.reason();
     let client = &ctx.client;
     match outcome {
-        Outcome::Rejected(Rejection::UpstreamDown | Rejection::UpstreamTimeout) => tracing::warn!(
+        Outcome::Rejected(
+            Rejection::UpstreamDown | Rejection::UpstreamTimeout | Rejection::UpstreamBusy,
+        ) => tracing::warn!(
             target: "hookwall::request",
             route, method = %method, path, %client, request_id, status, reason, delivery_id, elapsed_ms,
             "upstream failed"

@@ -39,6 +39,9 @@ pub enum Rejection {
     ReplayStoreDown,
     UpstreamDown,
     UpstreamTimeout,
+    /// Every connection to the upstream (`max_upstream_connections`) stayed taken for
+    /// `upstream_timeout`.
+    UpstreamBusy,
     /// The spool cannot commit: fail closed, the sender retries.
     SpoolUnavailable,
     /// The spool holds `max_deliveries` or `max_bytes`: nothing is evicted to make room.
@@ -64,6 +67,7 @@ impl Rejection {
             Rejection::ReplayStoreDown => StatusCode::SERVICE_UNAVAILABLE,
             Rejection::UpstreamDown => StatusCode::BAD_GATEWAY,
             Rejection::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+            Rejection::UpstreamBusy => StatusCode::SERVICE_UNAVAILABLE,
             Rejection::SpoolUnavailable | Rejection::SpoolFull => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -86,6 +90,7 @@ impl Rejection {
             Rejection::ReplayStoreDown => "replay_store_unavailable",
             Rejection::UpstreamDown => "upstream_unreachable",
             Rejection::UpstreamTimeout => "upstream_timeout",
+            Rejection::UpstreamBusy => "upstream_busy",
             Rejection::SpoolUnavailable => "spool_unavailable",
             Rejection::SpoolFull => "spool_full",
         }
@@ -110,6 +115,7 @@ impl Rejection {
             | Rejection::ReplayStoreDown
             | Rejection::UpstreamDown
             | Rejection::UpstreamTimeout
+            | Rejection::UpstreamBusy
             | Rejection::SpoolUnavailable
             | Rejection::SpoolFull => false,
         }

@@ -5,6 +5,7 @@
 
 mod allow;
 mod flask;
+mod pool;
 mod presets;
 mod redis;
 mod replay;

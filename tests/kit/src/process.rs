@@ -16,6 +16,9 @@ use crate::wait::eventually;
 pub struct Process {
     pub child: Child,
     stderr: Arc<Mutex<Vec<String>>>,
+    /// The thread collecting stderr: joined once the process has exited, so its last lines
+    /// are in.
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Process {
@@ -30,13 +33,17 @@ impl Process {
         let stderr = Arc::new(Mutex::new(Vec::new()));
         let lines = Arc::clone(&stderr);
         let pipe = child.stderr.take().expect("a piped stderr");
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(pipe).lines() {
                 let Ok(line) = line else { break };
                 lines.lock().expect("the stderr log").push(line);
             }
         });
-        Process { child, stderr }
+        Process {
+            child,
+            stderr,
+            reader: Some(reader),
+        }
     }
 
     /// The child's process id.
@@ -59,9 +66,22 @@ impl Process {
         self.stderr.lock().expect("the stderr log").clone()
     }
 
-    /// Its exit status if it has exited, without waiting.
+    /// Its exit status if it has exited, without waiting; its stderr is then complete
+    /// (unless a child of its own still holds the pipe).
     pub fn exited(&mut self) -> Option<ExitStatus> {
-        self.child.try_wait().expect("the child's status")
+        let status = self.child.try_wait().expect("the child's status")?;
+        if let Some(reader) = self.reader.take() {
+            // The pipe closes with the process; a grandchild holding it could keep it open,
+            // so the wait is bounded.
+            let deadline = std::time::Instant::now() + Duration::from_secs(2);
+            while !reader.is_finished() && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if reader.is_finished() {
+                let _ = reader.join();
+            }
+        }
+        Some(status)
     }
 
     /// Waits (bounded) for the process to exit.

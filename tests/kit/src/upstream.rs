@@ -1,14 +1,16 @@
 //! The app as the tests see it: a real HTTP/1.1 server on `127.0.0.1:0` (optionally behind
-//! TLS) that records each request as soon as its body has arrived, then answers as told.
+//! TLS) that records each request as soon as its body has arrived, then answers as told, and
+//! counts the connections it was opened (all told, open now, and most open at once).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response, StatusCode, Version};
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Either, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
@@ -17,6 +19,9 @@ use tokio::task::JoinHandle;
 
 /// A request carrying this header waits that many milliseconds before it is answered.
 pub const DELAY_HEADER: &str = "x-test-delay-ms";
+/// A request carrying this header is answered at once, but its body arrives that many
+/// milliseconds later.
+pub const BODY_DELAY_HEADER: &str = "x-test-body-delay-ms";
 
 /// One request as the upstream received it.
 #[derive(Clone, Debug)]
@@ -63,7 +68,34 @@ impl Default for Behaviour {
 pub struct Upstream {
     pub addr: SocketAddr,
     seen: Arc<Mutex<Vec<Seen>>>,
+    connections: Arc<Connections>,
     task: JoinHandle<()>,
+}
+
+/// The upstream's connection counts.
+#[derive(Debug, Default)]
+struct Connections {
+    accepted: AtomicUsize,
+    open: AtomicUsize,
+    peak: AtomicUsize,
+}
+
+/// Counts one connection open until dropped.
+struct Open(Arc<Connections>);
+
+impl Open {
+    fn new(counts: &Arc<Connections>) -> Open {
+        counts.accepted.fetch_add(1, Ordering::SeqCst);
+        let now = counts.open.fetch_add(1, Ordering::SeqCst) + 1;
+        counts.peak.fetch_max(now, Ordering::SeqCst);
+        Open(Arc::clone(counts))
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Upstream {
@@ -93,13 +125,17 @@ impl Upstream {
         let addr = listener.local_addr().expect("a bound listener");
         let seen = Arc::new(Mutex::new(Vec::new()));
         let log = Arc::clone(&seen);
+        let connections = Arc::new(Connections::default());
+        let counts = Arc::clone(&connections);
         let task = tokio::spawn(async move {
             let mut connections = tokio::task::JoinSet::new();
             while let Ok((stream, _)) = listener.accept().await {
                 while connections.try_join_next().is_some() {}
                 let log = Arc::clone(&log);
                 let (behaviour, tls) = (behaviour.clone(), tls.clone());
+                let open = Open::new(&counts);
                 connections.spawn(async move {
+                    let _open = open;
                     let svc = service_fn(move |req: Request<Incoming>| {
                         answer(req, Arc::clone(&log), behaviour.clone())
                     });
@@ -117,7 +153,12 @@ impl Upstream {
                 });
             }
         });
-        Upstream { addr, seen, task }
+        Upstream {
+            addr,
+            seen,
+            connections,
+            task,
+        }
     }
 
     /// An address where nothing listens (bound, then released).
@@ -138,6 +179,21 @@ impl Upstream {
             .expect("a free port");
         let addr = socket.local_addr().expect("a bound socket");
         (socket, addr)
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.connections.accepted.load(Ordering::SeqCst)
+    }
+
+    /// Connections open now.
+    pub fn open_connections(&self) -> usize {
+        self.connections.open.load(Ordering::SeqCst)
+    }
+
+    /// The most connections that were open at once.
+    pub fn peak_connections(&self) -> usize {
+        self.connections.peak.load(Ordering::SeqCst)
     }
 
     pub fn hits(&self) -> usize {
@@ -180,18 +236,19 @@ async fn answer(
     req: Request<Incoming>,
     log: Arc<Mutex<Vec<Seen>>>,
     behaviour: Behaviour,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+) -> Result<Response<Either<Full<Bytes>, Delayed>>, Infallible> {
     let (parts, body) = req.into_parts();
     let body = body
         .collect()
         .await
         .map(|c| c.to_bytes())
         .unwrap_or_default();
-    let delay = parts
-        .headers
-        .get(DELAY_HEADER)
-        .and_then(|v| v.to_str().ok()?.parse().ok())
-        .map_or(behaviour.delay, Duration::from_millis);
+    let millis = |name: &str| {
+        let value = parts.headers.get(name)?.to_str().ok()?.parse().ok()?;
+        Some(Duration::from_millis(value))
+    };
+    let delay = millis(DELAY_HEADER).unwrap_or(behaviour.delay);
+    let body_delay = millis(BODY_DELAY_HEADER);
     let nth = {
         let mut seen = log.lock().expect("the log");
         seen.push(Seen {
@@ -204,7 +261,14 @@ async fn answer(
         seen.len() - 1
     };
     tokio::time::sleep(delay).await;
-    let mut res = Response::new(Full::new(Bytes::from_static(behaviour.body.as_bytes())));
+    let text = Bytes::from_static(behaviour.body.as_bytes());
+    let mut res = Response::new(match body_delay {
+        None => Either::Left(Full::new(text)),
+        Some(after) => Either::Right(Delayed {
+            sleep: Box::pin(tokio::time::sleep(after)),
+            data: Some(text),
+        }),
+    });
     *res.status_mut() = if nth < behaviour.fail_first {
         StatusCode::INTERNAL_SERVER_ERROR
     } else {
@@ -215,4 +279,23 @@ async fn answer(
             .append(*k, v.parse().expect("a valid header value"));
     }
     Ok(res)
+}
+
+/// A body whose one chunk arrives after a sleep.
+pub struct Delayed {
+    sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
+    data: Option<Bytes>,
+}
+
+impl hyper::body::Body for Delayed {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Infallible>>> {
+        std::task::ready!(std::future::Future::poll(self.sleep.as_mut(), cx));
+        std::task::Poll::Ready(self.data.take().map(|d| Ok(hyper::body::Frame::data(d))))
+    }
 }
