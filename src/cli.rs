@@ -58,12 +58,11 @@ pub enum LogFormat {
 
 /// Sets up tracing on stderr from `--log-level`, else `RUST_LOG`, else `info`.
 ///
-/// Lines are written by a background thread through a buffer that is flushed whenever the
-/// queue runs empty: a request never waits on a write to stderr, and a burst of log lines is
-/// one system call rather than one each. Keep the returned guard until the process exits: it
-/// flushes what is queued. If stderr cannot keep up, lines are dropped rather than requests
-/// slowed.
-pub fn init_tracing(cli: &Cli) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+/// Lines are written by a background thread (see [`crate::log`]): a request never waits on
+/// a write to stderr, and a burst of log lines is one system call rather than one each. Keep
+/// the returned guard until the process exits: it flushes what is queued. If stderr cannot
+/// keep up, lines are dropped (and counted) rather than requests slowed.
+pub fn init_tracing(cli: &Cli) -> Option<crate::log::Guard> {
     use tracing_subscriber::EnvFilter;
     let filter = match &cli.log_level {
         Some(level) => EnvFilter::try_new(level)
@@ -73,23 +72,11 @@ pub fn init_tracing(cli: &Cli) -> Option<tracing_appender::non_blocking::WorkerG
     }
     .unwrap_or_else(|| EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let (writer, guard) =
-        tracing_appender::non_blocking(std::io::BufWriter::new(std::io::stderr()));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(writer)
-        // A closed stderr must not turn every log line into a panic.
-        .log_internal_errors(false)
-        .with_ansi(ansi);
-    let result = match cli.log_format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    let format = match cli.log_format {
+        LogFormat::Text => crate::log::Format::Text,
+        LogFormat::Json => crate::log::Format::Json,
     };
-    if let Err(e) = result {
-        eprintln!("hookwall: logging not set up: {e}");
-        return None;
-    }
-    Some(guard)
+    crate::log::init(format, filter, ansi)
 }
 
 /// Runs the command.

@@ -12,6 +12,7 @@ pub mod delivery;
 pub mod headers;
 pub mod history;
 pub mod listener;
+pub mod log;
 pub mod metrics;
 pub mod proxy;
 pub mod replay;

@@ -7,6 +7,7 @@ use http::StatusCode;
 
 use super::{Ctx, Proxy, Rejection};
 use crate::history::Entry;
+use crate::log::Event;
 use crate::metrics::Kind;
 use crate::scheme::Unverified;
 
@@ -133,58 +134,118 @@ const MAX_CLAIMED_ID: usize = 128;
 
 /// The one log line per request, under the `hookwall::request` target.
 fn log(ctx: &Ctx<'_>, status: u16, outcome: &Outcome, took: Duration) {
-    let route = ctx.route_ref().map_or("-", |r| r.name.as_str());
-    let method = &ctx.parts.method;
-    let path = ctx.parts.uri.path();
-    let request_id = ctx.request_id.as_str();
-    let elapsed_ms = took.as_micros() as f64 / 1000.0;
-    let delivery_id = ctx.verified.as_ref().and_then(|v| v.delivery_id.as_deref());
+    let verified = ctx.verified.as_ref();
+    crate::log::request(&crate::log::Request {
+        route: ctx.route_ref().map_or("-", |r| r.name.as_str()),
+        method: ctx.parts.method.as_str(),
+        path: ctx.parts.uri.path(),
+        client: &ctx.client,
+        request_id: ctx.request_id.as_str(),
+        status,
+        elapsed_ms: took.as_micros() as f64 / 1000.0,
+        event: event(
+            outcome,
+            verified.and_then(|v| v.delivery_id.as_deref()),
+            verified.map(|v| v.secret_slot),
+        ),
+    });
+}
+
+/// The log line's event for `outcome`, with the fields that outcome's line carries.
+fn event<'a>(
+    outcome: &'a Outcome,
+    delivery_id: Option<&'a str>,
+    secret_slot: Option<usize>,
+) -> Event<'a> {
     let reason = outcome.reason();
-    let client = &ctx.client;
     match outcome {
         Outcome::Rejected(
             Rejection::UpstreamDown | Rejection::UpstreamTimeout | Rejection::UpstreamBusy,
-        ) => tracing::warn!(
-            target: "hookwall::request",
-            route, method = %method, path, %client, request_id, status, reason, delivery_id, elapsed_ms,
-            "upstream failed"
-        ),
-        Outcome::Rejected(_) => tracing::info!(
-            target: "hookwall::request",
-            route, method = %method, path, %client, request_id, status, reason, elapsed_ms,
-            "rejected"
-        ),
+        ) => Event::UpstreamFailed {
+            reason,
+            delivery_id,
+        },
+        Outcome::Rejected(_) => Event::Rejected { reason },
         Outcome::Shadow {
             upstream_status, ..
-        } => tracing::warn!(
-            target: "hookwall::request",
-            route, method = %method, path, %client, request_id, status, reason, upstream_status, elapsed_ms,
-            "forwarded unverified (shadow mode)"
-        ),
-        Outcome::Duplicate => tracing::info!(
-            target: "hookwall::request",
-            route, method = %method, path, %client, request_id, status, reason, delivery_id, elapsed_ms,
-            "duplicate"
-        ),
-        Outcome::Handshake { upstream_status } => tracing::info!(
-            target: "hookwall::request",
-            route, method = %method, path, %client, request_id, status, upstream_status, elapsed_ms,
-            "handshake"
-        ),
+        } => Event::Shadow {
+            reason,
+            upstream_status: *upstream_status,
+        },
+        Outcome::Duplicate => Event::Duplicate {
+            reason,
+            delivery_id,
+        },
+        Outcome::Handshake { upstream_status } => Event::Handshake {
+            upstream_status: *upstream_status,
+        },
         Outcome::Spooled {
             id,
             upstream_status,
-        } => tracing::info!(
-            target: "hookwall::request",
-            route, method = %method, path, %client, request_id, status, upstream_status, delivery_id,
-            spool_id = id.as_str(), secret_slot = ctx.verified.as_ref().map(|v| v.secret_slot),
-            elapsed_ms, "spooled"
-        ),
-        Outcome::Forwarded { upstream_status } => tracing::info!(
-            target: "hookwall::request",
-            route, method = %method, path, %client, request_id, status, upstream_status, delivery_id,
-            secret_slot = ctx.verified.as_ref().map(|v| v.secret_slot), elapsed_ms,
-            "forwarded"
-        ),
+        } => Event::Spooled {
+            upstream_status: *upstream_status,
+            delivery_id,
+            spool_id: id,
+            secret_slot,
+        },
+        Outcome::Forwarded { upstream_status } => Event::Forwarded {
+            upstream_status: *upstream_status,
+            delivery_id,
+            secret_slot,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_outcome_logs_the_fields_its_line_has_always_carried() {
+        let cases = [
+            (
+                Outcome::Forwarded {
+                    upstream_status: 201,
+                },
+                r#"Forwarded { upstream_status: 201, delivery_id: Some("d-1"), secret_slot: Some(2) }"#,
+            ),
+            (
+                Outcome::Handshake {
+                    upstream_status: None,
+                },
+                "Handshake { upstream_status: None }",
+            ),
+            (
+                Outcome::Shadow {
+                    why: Unverified::MalformedSignature,
+                    upstream_status: 204,
+                },
+                r#"Shadow { reason: "malformed_signature", upstream_status: 204 }"#,
+            ),
+            (
+                Outcome::Duplicate,
+                r#"Duplicate { reason: "replayed", delivery_id: Some("d-1") }"#,
+            ),
+            (
+                Outcome::Spooled {
+                    id: "s-1".to_owned(),
+                    upstream_status: Some(503),
+                },
+                r#"Spooled { upstream_status: Some(503), delivery_id: Some("d-1"), spool_id: "s-1", secret_slot: Some(2) }"#,
+            ),
+            // A refusal after verification still logs no delivery id; a failed upstream does.
+            (
+                Outcome::Rejected(Rejection::NoRoute),
+                r#"Rejected { reason: "no_route" }"#,
+            ),
+            (
+                Outcome::Rejected(Rejection::UpstreamTimeout),
+                r#"UpstreamFailed { reason: "upstream_timeout", delivery_id: Some("d-1") }"#,
+            ),
+        ];
+        for (outcome, want) in &cases {
+            let event = event(outcome, Some("d-1"), Some(2));
+            assert_eq!(format!("{event:?}"), *want);
+        }
     }
 }
