@@ -83,32 +83,49 @@ pub fn rewritten_by_proxy(name: &HeaderName) -> bool {
 /// The request headers that go upstream as received: every header but the dropped ones,
 /// hookwall's own, names with `_` and names listed in `Connection` — except that a header in
 /// `signed` survives the last two, so the upstream can check what hookwall checked.
+///
+/// A copy of the map with those removed: copying keeps the map's hashed layout, where
+/// building a new one would hash every name again. `Content-Length` is left in place for the
+/// caller to replace with the length of the body it sends (replacing it keeps the headers in
+/// their order; removing one moves the last header into its place).
 pub fn end_to_end(headers: &HeaderMap, signed: &[HeaderName], room: usize) -> HeaderMap {
     let named_by_connection = connection_tokens(headers);
-    let mut out = HeaderMap::with_capacity(headers.len() + room);
-    for (name, value) in headers {
-        let text = name.as_str();
-        let dropped = DROPPED_REQUEST_HEADERS.contains(&text)
-            || text.starts_with(HOOKWALL_PREFIX)
-            // `X_Forwarded_For` is `X-Forwarded-For` to servers that map `_` to `-` (CGI,
-            // WSGI): dropped, as nginx does, unless the scheme signs it.
-            || ((text.contains('_') || named_by_connection.iter().any(|t| t == text))
-                && !signed.contains(name));
-        if !dropped {
-            out.append(name.clone(), value.clone());
-        }
+    let dropped: Vec<&HeaderName> = headers
+        .keys()
+        .filter(|name| {
+            let text = name.as_str();
+            (DROPPED_REQUEST_HEADERS.contains(&text) && *name != header::CONTENT_LENGTH)
+                || text.starts_with(HOOKWALL_PREFIX)
+                // `X_Forwarded_For` is `X-Forwarded-For` to servers that map `_` to `-` (CGI,
+                // WSGI): dropped, as nginx does, unless the scheme signs it.
+                || ((text.contains('_') || named_by_connection.iter().any(|t| t == text))
+                    && !signed.contains(name))
+        })
+        .collect();
+    let mut out = headers.clone();
+    out.reserve(room);
+    for name in dropped {
+        out.remove(name);
     }
     out
 }
 
-/// Removes the hop-by-hop headers of an upstream response, and those its `Connection` names.
+/// Removes the hop-by-hop headers of an upstream response, and those its `Connection` names
+/// (the upstream may not hide its own framing this way; hyper sets that anyway). Only the
+/// names present are looked up again.
 pub fn strip_response(headers: &mut HeaderMap) {
-    for name in connection_tokens(headers) {
-        // The upstream may not hide its own framing this way; hyper sets that anyway.
-        headers.remove(name.as_str());
-    }
-    for name in DROPPED_RESPONSE_HEADERS {
-        headers.remove(*name);
+    let named_by_connection = connection_tokens(headers);
+    let dropped: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| {
+            let text = name.as_str();
+            DROPPED_RESPONSE_HEADERS.contains(&text)
+                || named_by_connection.iter().any(|t| t == text)
+        })
+        .cloned()
+        .collect();
+    for name in dropped {
+        headers.remove(name);
     }
 }
 

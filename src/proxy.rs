@@ -300,6 +300,8 @@ struct Ctx<'a> {
     parts: Parts,
     /// Who sent it: the peer, or what trusted proxies say in `X-Forwarded-For`.
     client: Client,
+    /// [`Client::text`], for the log line, the inspector and `X-Forwarded-For`.
+    client_text: String,
     request_id: String,
     start: Instant,
     /// The route's index in the snapshot, once `admit` has found it.
@@ -317,6 +319,7 @@ impl<'a> Ctx<'a> {
         Ctx {
             snapshot,
             parts,
+            client_text: client.text(),
             client,
             request_id,
             start,

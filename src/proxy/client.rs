@@ -34,6 +34,20 @@ impl Client {
         }
     }
 
+    /// The client as the log line, the inspector and `X-Forwarded-For` show it: the address
+    /// (an IPv4-mapped IPv6 address as IPv4), `unparsable` or `unix`. Rendered once per
+    /// request; IPv4 without the formatting machinery.
+    pub fn text(&self) -> String {
+        match self {
+            Client::Addr(ip) => match ip.to_canonical() {
+                IpAddr::V4(v4) => ipv4_text(v4),
+                v6 => v6.to_string(),
+            },
+            Client::Unparsable => "unparsable".to_owned(),
+            Client::Local => "unix".to_owned(),
+        }
+    }
+
     /// Whether the client is in `allowed`; one without an address is in no list.
     pub fn allowed_by(&self, allowed: &AddrList) -> bool {
         self.ip().is_some_and(|ip| allowed.contains(ip))
@@ -48,6 +62,24 @@ impl fmt::Display for Client {
             Client::Local => f.write_str("unix"),
         }
     }
+}
+
+/// `a.b.c.d`, as `Ipv4Addr`'s `Display` writes it.
+fn ipv4_text(ip: std::net::Ipv4Addr) -> String {
+    let mut out = String::with_capacity(15);
+    for (i, octet) in ip.octets().into_iter().enumerate() {
+        if i > 0 {
+            out.push('.');
+        }
+        if octet >= 100 {
+            out.push(char::from(b'0' + octet / 100));
+        }
+        if octet >= 10 {
+            out.push(char::from(b'0' + octet / 10 % 10));
+        }
+        out.push(char::from(b'0' + octet % 10));
+    }
+    out
 }
 
 /// The client of a request from `peer` carrying `headers`.
@@ -94,6 +126,33 @@ fn parse(entry: &str) -> Option<IpAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_text_is_what_display_writes() {
+        let mut ips: Vec<IpAddr> = (0..=255u8)
+            .map(|n| IpAddr::from([n, 255 - n, n / 3, 100]))
+            .collect();
+        ips.extend(
+            [
+                "0.0.0.0",
+                "10.0.0.9",
+                "::1",
+                "2001:db8::7",
+                "::ffff:192.0.2.10",
+            ]
+            .map(|s| s.parse::<IpAddr>().unwrap()),
+        );
+        for ip in ips {
+            let client = Client::Addr(ip);
+            assert_eq!(client.text(), client.to_string());
+        }
+        assert_eq!(
+            Client::Addr("::ffff:192.0.2.10".parse().unwrap()).text(),
+            "192.0.2.10"
+        );
+        assert_eq!(Client::Unparsable.text(), Client::Unparsable.to_string());
+        assert_eq!(Client::Local.text(), "unix");
+    }
 
     fn trusted(entries: &[&str]) -> AddrList {
         let value = toml::Value::Array(entries.iter().map(|e| toml::Value::from(*e)).collect());

@@ -11,7 +11,6 @@ use http::request::Parts;
 use http::{Request, Response, Uri, Version};
 use http_body_util::{BodyExt, Full};
 
-use super::client::Client;
 use super::{Mark, Proxy, Rejection};
 use crate::body::{BoxError, ResponseBody};
 use crate::config::Route;
@@ -33,7 +32,8 @@ impl Proxy {
     ) -> Request<Full<Bytes>> {
         let route = &ctx.snapshot.routes().routes()[index];
         let tls = self.tls_at_start.is_some();
-        upstream_request(&ctx.parts, route, body, &ctx.client, mark, tls)
+        let client = ctx.client.ip().map(|_| ctx.client_text.as_str());
+        upstream_request(&ctx.parts, route, body, client, mark, tls)
     }
 
     /// Sends `req` to route `index`'s upstream, and counts the answer.
@@ -85,7 +85,7 @@ fn upstream_request(
     parts: &Parts,
     route: &Route,
     body: Bytes,
-    client: &Client,
+    client: Option<&str>,
     mark: &Mark,
     tls: bool,
 ) -> Request<Full<Bytes>> {
@@ -103,10 +103,8 @@ fn upstream_request(
     }
     // The client as resolved (behind trusted proxies, their `X-Forwarded-For`), never the
     // sender's own header.
-    if let Some(ip) = client.ip() {
-        if let Ok(ip) = HeaderValue::from_str(&ip.to_canonical().to_string()) {
-            headers.insert(X_FORWARDED_FOR.clone(), ip);
-        }
+    if let Some(ip) = client.and_then(|ip| HeaderValue::from_str(ip).ok()) {
+        headers.insert(X_FORWARDED_FOR.clone(), ip);
     }
     headers.insert(
         X_FORWARDED_PROTO.clone(),

@@ -123,7 +123,7 @@ fn entry(ctx: &Ctx<'_>, status: u16, outcome: &Outcome, took: Duration) -> Entry
         verified: verified.is_some(),
         request_id: ctx.request_id.clone(),
         // The address, `unparsable` (a trusted proxy named no address) or `unix`.
-        client: Some(ctx.client.to_string()),
+        client: Some(ctx.client_text.clone()),
         elapsed_us: u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
         slot: verified.map(|v| v.secret_slot),
     }
@@ -139,7 +139,7 @@ fn log(ctx: &Ctx<'_>, status: u16, outcome: &Outcome, took: Duration) {
         route: ctx.route_ref().map_or("-", |r| r.name.as_str()),
         method: ctx.parts.method.as_str(),
         path: ctx.parts.uri.path(),
-        client: &ctx.client,
+        client: &ctx.client_text,
         request_id: ctx.request_id.as_str(),
         status,
         elapsed_ms: took.as_micros() as f64 / 1000.0,

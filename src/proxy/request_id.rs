@@ -42,9 +42,47 @@ fn request_id(headers: &HeaderMap) -> String {
 /// 128 bits, from two numbers of [`crate::unique`]: unique in this process, unpredictable
 /// enough to not collide across replicas, and no system call per request.
 fn new_request_id() -> String {
-    format!(
-        "{:016x}{:016x}",
-        crate::unique::next(),
-        crate::unique::next()
-    )
+    let mut id = String::with_capacity(32);
+    for n in [crate::unique::next(), crate::unique::next()] {
+        for shift in (0..16).rev() {
+            let digit = (n >> (shift * 4)) & 0xf;
+            id.push(char::from(HEX[digit as usize]));
+        }
+    }
+    id
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_id_is_32_lowercase_hex_digits_and_new_each_time() {
+        let (a, b) = (new_request_id(), new_request_id());
+        for id in [&a, &b] {
+            assert_eq!(id.len(), 32, "{id}");
+            assert!(
+                id.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+                "{id}"
+            );
+        }
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn a_fit_inbound_id_is_kept_and_an_unfit_one_replaced() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            X_REQUEST_ID.clone(),
+            HeaderValue::from_static("abc-1.2:3_x"),
+        );
+        assert_eq!(assign(&mut headers), "abc-1.2:3_x");
+        headers.insert(X_REQUEST_ID.clone(), HeaderValue::from_static("no spaces"));
+        let id = assign(&mut headers);
+        assert_eq!(id.len(), 32);
+        assert_eq!(headers[&X_REQUEST_ID], id.as_str());
+    }
 }
