@@ -39,7 +39,8 @@ def ensure_matplotlib():
         subprocess.check_call([sys.executable, "-m", "venv", venv])
     subprocess.check_call([py, "-m", "pip", "install", "-q", "matplotlib"])
     os.environ["HOOKWALL_PLOT_VENV"] = "1"
-    os.execv(py, [py, os.path.abspath(__file__)] + sys.argv[1:])
+    # Re-run the script that was started (plot.py, or plot_peers.py importing this).
+    os.execv(py, [py, os.path.abspath(sys.argv[0])] + sys.argv[1:])
 
 
 ensure_matplotlib()

@@ -138,7 +138,7 @@ fn record(
         delivery_id: ctx.verified.as_ref().and_then(|v| v.delivery_id.clone()),
         replay_key: guard.map(|g| g.key().to_owned()),
         received_at_ms,
-        client: ctx.client.ip().map(|ip| ip.to_canonical().to_string()),
+        client: ctx.client.ip().map(|_| ctx.client_text.clone()),
     }
 }
 
