@@ -1,7 +1,7 @@
 //! The upstream connection pool, seen from the app: a flood of senders shares at most
 //! `max_upstream_connections` connections, a request beyond them waits and then gets 503
-//! `upstream_busy` without reaching the app, one sender's requests reuse one connection, and
-//! an idle connection is closed.
+//! `upstream_busy` without reaching the app, one sender's requests reuse one connection, an
+//! idle connection is closed, and one the app closed is not used again.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -111,5 +111,34 @@ async fn one_senders_requests_reuse_one_connection_which_closes_when_idle() {
         upstream.connections(),
         2,
         "a new connection after the idle one closed"
+    );
+}
+
+#[tokio::test]
+async fn a_connection_the_app_closed_while_idle_is_replaced_and_nothing_is_sent_twice() {
+    // The app closes a keep-alive connection idle for 100 ms, well before hookwall would.
+    let closing = Behaviour {
+        idle_close: Some(Duration::from_millis(100)),
+        ..Behaviour::default()
+    };
+    let (upstream, hookwall) = github_proxy_with(closing, MAX_BODY).await;
+    for i in 0..5 {
+        let res = post_signed(&hookwall, format!("delivery {i}").as_bytes(), &[]).await;
+        assert_eq!(res.status(), 200, "delivery {i}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let bodies: Vec<String> = upstream
+        .bodies()
+        .iter()
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .collect();
+    assert_eq!(
+        bodies,
+        (0..5).map(|i| format!("delivery {i}")).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        upstream.connections(),
+        5,
+        "a new connection after each close"
     );
 }

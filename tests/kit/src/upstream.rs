@@ -50,6 +50,8 @@ pub struct Behaviour {
     pub extra_headers: Vec<(&'static str, &'static str)>,
     /// The first this many requests are answered 500 instead of `status`.
     pub fail_first: usize,
+    /// Closes a keep-alive connection idle this long (as gunicorn does after 2 s).
+    pub idle_close: Option<Duration>,
 }
 
 impl Default for Behaviour {
@@ -60,6 +62,7 @@ impl Default for Behaviour {
             body: "upstream ok\n",
             extra_headers: Vec::new(),
             fail_first: 0,
+            idle_close: None,
         }
     }
 }
@@ -136,10 +139,16 @@ impl Upstream {
                 let open = Open::new(&counts);
                 connections.spawn(async move {
                     let _open = open;
+                    let idle_close = behaviour.idle_close;
                     let svc = service_fn(move |req: Request<Incoming>| {
                         answer(req, Arc::clone(&log), behaviour.clone())
                     });
-                    let builder = hyper::server::conn::http1::Builder::new();
+                    let mut builder = hyper::server::conn::http1::Builder::new();
+                    if let Some(idle) = idle_close {
+                        builder
+                            .timer(hyper_util::rt::TokioTimer::new())
+                            .header_read_timeout(idle);
+                    }
                     match tls {
                         None => {
                             let _ = builder.serve_connection(TokioIo::new(stream), svc).await;
