@@ -134,8 +134,12 @@ impl Upstream {
         let deadline = Instant::now() + timeout;
         loop {
             let (mut conn, reused) = connection(pool, deadline).await?;
-            match timeout_at(deadline, conn.send(req)).await {
-                Err(_) => return Err(UpstreamError::Timeout),
+            match timeout_at(deadline, conn.send(req, timeout)).await {
+                Err(_) => {
+                    // No answer to wait for any more: the connection, busy with it, goes.
+                    conn.close();
+                    return Err(UpstreamError::Timeout);
+                }
                 Ok(Sent::Answered(res)) => {
                     return Ok(res.map(|b| UpstreamBody::new(b, conn, Arc::clone(pool))));
                 }

@@ -141,11 +141,11 @@ where
     let (sender, connection) = http1::Builder::new()
         .handshake::<T, Full<Bytes>>(io)
         .await?;
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         let _slot = slot;
         if let Err(e) = connection.await {
             tracing::debug!(error = %e, "upstream connection ended");
         }
     });
-    Ok(Conn::new(sender))
+    Ok(Conn::new(sender, task.abort_handle()))
 }

@@ -15,6 +15,7 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::client::conn::http1::SendRequest;
 use tokio::sync::Notify;
+use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
 use super::connect::Endpoint;
@@ -50,12 +51,33 @@ struct Idle {
     since: Instant,
 }
 
-/// One HTTP/1 connection: the handle requests are sent through. Dropping it lets the
-/// connection finish what it is doing (a request whose sender went away is still sent whole,
-/// and its answer read), then close.
+/// One HTTP/1 connection: the handle requests are sent through, and its task.
+///
+/// Dropped with an exchange unfinished (the sender went away, or the answer's body was not
+/// read to its end), the connection may finish it (a request whose sender went away is still
+/// sent whole) for at most the request's `upstream_timeout` more, then it is closed: an app
+/// that never answers cannot hold a slot of the pool for ever.
 #[derive(Debug)]
 pub(crate) struct Conn {
     sender: SendRequest<Full<Bytes>>,
+    task: AbortHandle,
+    /// How long an unfinished exchange may go on once the connection is dropped.
+    grace: Duration,
+    /// Closed already ([`Conn::close`]).
+    closed: bool,
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        if self.closed || self.sender.is_closed() || self.task.is_finished() {
+            return;
+        }
+        let (task, grace) = (self.task.clone(), self.grace);
+        tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            task.abort();
+        });
+    }
 }
 
 /// What a request sent on a connection came to.
@@ -67,12 +89,24 @@ pub(crate) enum Sent {
 }
 
 impl Conn {
-    pub(super) fn new(sender: SendRequest<Full<Bytes>>) -> Conn {
-        Conn { sender }
+    pub(super) fn new(sender: SendRequest<Full<Bytes>>, task: AbortHandle) -> Conn {
+        Conn {
+            sender,
+            task,
+            grace: Duration::ZERO,
+            closed: false,
+        }
     }
 
-    /// Sends `req` once the connection is ready for it.
-    pub(crate) async fn send(&mut self, req: Request<Full<Bytes>>) -> Sent {
+    /// Closes the connection now: its exchange is abandoned (the answer came too late).
+    pub(crate) fn close(mut self) {
+        self.task.abort();
+        self.closed = true;
+    }
+
+    /// Sends `req` once the connection is ready for it; `grace` is its `upstream_timeout`.
+    pub(crate) async fn send(&mut self, req: Request<Full<Bytes>>, grace: Duration) -> Sent {
+        self.grace = grace;
         if let Err(e) = self.sender.ready().await {
             return Sent::Unsent(req, e);
         }

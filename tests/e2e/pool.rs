@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hookwall_testkit::upstream::BODY_DELAY_HEADER;
+use hookwall_testkit::upstream::{BODY_DELAY_HEADER, DELAY_HEADER};
 use hookwall_testkit::wait::eventually;
 
 use crate::support::*;
@@ -141,4 +141,18 @@ async fn a_connection_the_app_closed_while_idle_is_replaced_and_nothing_is_sent_
         5,
         "a new connection after each close"
     );
+}
+
+#[tokio::test]
+async fn an_app_that_does_not_answer_in_time_does_not_keep_its_connection() {
+    // One connection; the first request's answer would come after 5 s, past the timeout.
+    let settings = "max_upstream_connections = 1\nupstream_timeout = \"300ms\"";
+    let (upstream, hookwall) = github_proxy_with(Behaviour::default(), settings).await;
+    let res = post_signed(&hookwall, b"too slow", &[(DELAY_HEADER, "5000")]).await;
+    assert_eq!(res.status(), 504);
+    // The timed-out exchange gave its slot back: the next request gets a connection.
+    let res = post_signed(&hookwall, b"next", &[]).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(upstream.bodies(), ["too slow", "next"]);
+    assert_eq!(upstream.connections(), 2);
 }
