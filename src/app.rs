@@ -3,14 +3,13 @@
 //! and the stop signals; the file watcher ([`crate::watch`]) is started from here. `main`
 //! and every test harness start hookwall through [`App`].
 
-use std::fmt;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::config::{self, Admin, Config, DeliveryMode};
+use crate::config::{Admin, Config, DeliveryMode};
 use crate::delivery::Workers;
 use crate::listener::Listener;
 use crate::metrics::Metrics;
@@ -18,12 +17,15 @@ use crate::proxy::Proxy;
 use crate::spool::Spool;
 use crate::watch::Watching;
 
+use crate::reload::reload_config;
+pub use crate::reload::{reload, Trigger};
+
 /// hookwall with its listeners bound, not yet serving.
 pub struct App {
     proxy: Arc<Proxy>,
     listener: Listener,
     admin: Option<(Listener, Admin)>,
-    /// The files the config in force names (see [`crate::watch::files`]): a reload by
+    /// The files the config in force names (see [`crate::reload::files`]): a reload by
     /// SIGHUP tells the watcher here.
     named: tokio::sync::watch::Sender<Vec<PathBuf>>,
     /// The file watcher, while it runs.
@@ -42,7 +44,7 @@ impl App {
             Some(a) => Some((Listener::bind(&a.listen).await?, a.clone())),
             None => None,
         };
-        let (named, _) = tokio::sync::watch::channel(crate::watch::files(&config));
+        let (named, _) = tokio::sync::watch::channel(crate::reload::files(&config));
         let spool = open_spool(&config)?;
         if let Some(spool) = &spool {
             log_durability(spool).await;
@@ -166,25 +168,6 @@ async fn log_durability(spool: &Spool) {
     }
 }
 
-/// What a reload cannot change of the spool: `[spool]` itself, and whether one is open.
-/// Route keys (`delivery`, `retry_schedule`, `max_in_flight`, `ordered`, `spool_status`)
-/// apply at once.
-fn warn_of_spool_changes(proxy: &Proxy, config: &Config) {
-    let spools = config
-        .routes
-        .iter()
-        .any(|r| r.delivery != DeliveryMode::Forward);
-    match proxy.spool() {
-        Some(spool) if *spool.settings() != config.spool => tracing::warn!(
-            "reload: a change to [spool] takes effect at the next restart (route keys apply now)"
-        ),
-        None if spools => tracing::warn!(
-            "reload: no spool was opened at start, so spooling routes answer 503 spool_unavailable until the next restart"
-        ),
-        _ => {}
-    }
-}
-
 /// A background task that ends with its owner.
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
@@ -217,98 +200,6 @@ async fn reload_on_sighup(
     while hup.recv().await.is_some() {
         if let Some(files) = reload_config(&path, &proxy, &Trigger::Signal) {
             named.send_replace(files);
-        }
-    }
-}
-
-/// What asked for a reload, for its log line.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Trigger {
-    /// SIGHUP, or a caller's own request.
-    Signal,
-    /// The watcher saw these files change (see [`crate::watch`]).
-    Files(Vec<PathBuf>),
-}
-
-impl fmt::Display for Trigger {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Trigger::Signal => f.write_str("signal"),
-            Trigger::Files(paths) => {
-                for (i, path) in paths.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str(", ")?;
-                    }
-                    write!(f, "{}", path.display())?;
-                }
-                Ok(())
-            }
-        }
-    }
-}
-
-/// Reloads `path` into `proxy`: the same validation as `hookwall check`. A config that fails
-/// is not applied; the old one keeps serving. Returns whether the new config is in force.
-/// `trigger` goes into the log line.
-pub fn reload(path: &Path, proxy: &Proxy, trigger: &Trigger) -> bool {
-    reload_config(path, proxy, trigger).is_some()
-}
-
-/// [`reload`], returning the files the new config names (see [`crate::watch::files`]), or
-/// `None` when it failed.
-pub(crate) fn reload_config(path: &Path, proxy: &Proxy, trigger: &Trigger) -> Option<Vec<PathBuf>> {
-    match config::load(path) {
-        Ok(config) => {
-            let old = proxy.snapshot();
-            let before = old.server();
-            if before.listen != config.server.listen
-                || before.max_connections != config.server.max_connections
-                || before.tls.is_some() != config.server.tls.is_some()
-            {
-                tracing::warn!(
-                    "reload: listen, max_connections and turning TLS on or off take effect at the next restart (a new certificate applies now)"
-                );
-            }
-            if !proxy.same_admin(&config) {
-                tracing::warn!("reload: a change to [admin] takes effect at the next restart");
-            }
-            if !proxy.same_replay_store(&config) {
-                tracing::warn!("reload: a change to [replay] takes effect at the next restart");
-            }
-            if before.watch != config.server.watch {
-                tracing::warn!(
-                    "reload: a change to [server] watch takes effect at the next restart"
-                );
-            }
-            warn_of_spool_changes(proxy, &config);
-            let files = crate::watch::files(&config);
-            let routes = config.routes.len();
-            // Where each secret was read from: names and paths, never a value.
-            let secrets: Vec<String> = config
-                .routes
-                .iter()
-                .flat_map(|r| {
-                    r.secret_sources
-                        .iter()
-                        .map(move |s| format!("{}: {s}", r.name))
-                })
-                .collect();
-            let shadow: Vec<String> = config
-                .routes
-                .iter()
-                .filter(|r| !r.enforce)
-                .map(|r| r.name.clone())
-                .collect();
-            proxy.reload(config);
-            proxy.metrics().reload(true);
-            tracing::info!(%trigger, routes, shadow = ?shadow, secrets = ?secrets, "config reloaded");
-            Some(files)
-        }
-        Err(e) => {
-            proxy.metrics().reload(false);
-            // A ConfigError names files, routes and keys, never secret values.
-            tracing::error!(%trigger, error = %e, "config reload failed; the previous config keeps serving");
-            None
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod listener;
 pub mod log;
 pub mod metrics;
 pub mod proxy;
+pub mod reload;
 pub mod replay;
 pub mod routing;
 pub mod scheme;

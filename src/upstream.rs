@@ -66,13 +66,6 @@ impl std::error::Error for UpstreamError {
 #[derive(Clone, Debug)]
 pub struct Target(Arc<Pool>);
 
-impl Target {
-    /// Connections open to this upstream now (idle, busy or connecting).
-    pub fn open_connections(&self) -> usize {
-        self.0.open()
-    }
-}
-
 /// Where pools are found: `http://` and `unix:` upstreams share one pool per address across
 /// routes and reloads; an `https://` route has its own, keyed with its CA roots.
 #[derive(Debug, Default)]
@@ -160,7 +153,7 @@ async fn connection(pool: &Arc<Pool>, deadline: Instant) -> Result<(Conn, bool),
     match timeout_at(deadline, pool.acquire()).await {
         Err(_) => Err(UpstreamError::Busy),
         Ok(Acquired::Idle(conn)) => Ok((conn, true)),
-        Ok(Acquired::New(slot)) => match timeout_at(deadline, pool.endpoint().open(slot)).await {
+        Ok(Acquired::New(slot)) => match timeout_at(deadline, pool.open(slot)).await {
             Err(_) => Err(UpstreamError::Timeout),
             Ok(Err(e)) => Err(UpstreamError::Down(e)),
             Ok(Ok(conn)) => Ok((conn, false)),

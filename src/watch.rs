@@ -7,7 +7,7 @@
 //! watch on the old inode would see nothing. An event counts when its file name is one of
 //! the watched files' names, or starts with `..` (the kubelet's `..data` and timestamped
 //! folders). Half a second after the last such event it runs the reload SIGHUP runs
-//! ([`crate::app::reload`]), then watches the files of the config now in force.
+//! ([`crate::reload::reload`]), then watches the files of the config now in force.
 //!
 //! The `notify` thread only forwards events into a channel; the tokio task filters,
 //! debounces and reloads. Dropping [`Watching`] ends the task, which drops the watcher and so
@@ -23,48 +23,12 @@ use notify::event::{AccessKind, AccessMode, EventKind};
 use notify::{Event, RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::sync::{mpsc, watch};
 
-use crate::app::{reload_config, Trigger};
-use crate::config::{Config, Upstream};
 use crate::proxy::Proxy;
-use crate::secret::SecretSource;
+use crate::reload::{reload_config, Trigger};
 
 /// How long after the last event a reload waits: a write in several pieces, or the
 /// kubelet's several renames, make one reload.
 pub const DEBOUNCE: Duration = Duration::from_millis(500);
-
-/// The files `config` names, the config file itself first: whatever a reload re-reads
-/// (secrets, the admin token, TLS, upstream CAs, the allow-list and trusted-proxy files).
-/// Relative paths are as the config resolved them (against its folder); [`Watching`] makes
-/// them absolute. A new kind of file the config names is one more line here.
-///
-/// Public keys and `verify_token` files are not in the validated
-/// config, so they are not listed: a change to one of them alone is seen only when it
-/// comes with a `..data` swap in a watched folder (as in a Kubernetes volume), or on SIGHUP.
-pub fn files(config: &Config) -> Vec<PathBuf> {
-    let mut files = vec![config.source.clone()];
-    let secrets = config.routes.iter().flat_map(|r| &r.secret_sources).chain(
-        config
-            .admin
-            .iter()
-            .filter_map(|a| a.token.as_ref())
-            .map(|t| t.source()),
-    );
-    files.extend(secrets.filter_map(|s| match s {
-        SecretSource::File(path) => Some(path.clone()),
-        SecretSource::Env(_) => None,
-    }));
-    if let Some(tls) = &config.server.tls {
-        files.extend([tls.cert.clone(), tls.key.clone()]);
-    }
-    files.extend(config.routes.iter().filter_map(|r| match &r.upstream {
-        Upstream::Https { ca: Some(ca), .. } => Some(ca.clone()),
-        _ => None,
-    }));
-    let lists = std::iter::once(&config.server.trusted_proxies)
-        .chain(config.routes.iter().filter_map(|r| r.allow_from.as_ref()));
-    files.extend(lists.filter_map(|l| l.file().map(Path::to_path_buf)));
-    files
-}
 
 /// The running watcher; dropping it stops watching.
 pub struct Watching {
@@ -78,7 +42,7 @@ impl Drop for Watching {
 }
 
 impl Watching {
-    /// Starts watching `named` (the files of the config in force, see [`files`]; the config
+    /// Starts watching `named` (the files of the config in force, see [`crate::reload::files`]; the config
     /// file is `path`) and reloading `path` into `proxy` when one changes. `named` also
     /// brings the files of a config that a SIGHUP applied.
     ///
@@ -294,27 +258,5 @@ mod tests {
         ] {
             assert!(is_change(&kind), "{kind:?}");
         }
-    }
-
-    #[test]
-    fn files_lists_the_config_and_its_secret_files_but_no_env_var() {
-        let dir = std::env::temp_dir().join(format!("hookwall-watch-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("a temp folder");
-        std::fs::write(dir.join("github.secret"), "watch-test-secret-4c1d9e\n").expect("write");
-        let text = "[[route]]\npath = \"/a\"\nupstream = \"http://127.0.0.1:1\"\n\
-                    provider = \"github\"\nsecret = [{ file = \"github.secret\" }, { env = \"OLD\" }]\n";
-        let env = |name: &str| (name == "OLD").then(|| "watch-test-old-77ab20".to_owned());
-        let config =
-            crate::config::parse(text, &dir.join("proxy.toml"), &env).expect("a valid config");
-        assert_eq!(
-            files(&config),
-            [dir.join("proxy.toml"), dir.join("github.secret")]
-        );
-        assert!(config.server.watch, "watching is the default");
-        let off = format!("[server]\nwatch = false\n{text}");
-        let config =
-            crate::config::parse(&off, &dir.join("proxy.toml"), &env).expect("a valid config");
-        assert!(!config.server.watch);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -1,21 +1,20 @@
 //! Where a pool's connections go, and opening one: TCP (no Nagle delay), TLS over TCP
-//! through rustls (the route's roots, ALPN `http/1.1`), or a unix socket; then the HTTP/1
-//! handshake, and the connection's own task, which holds the pool slot until the
-//! connection ends.
+//! through rustls (the route's roots, ALPN `http/1.1`), or a unix socket, as one [`Stream`]
+//! type for the HTTP/1 handshake the pool does.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use bytes::Bytes;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use http::uri::Authority;
 use http::HeaderValue;
-use http_body_util::Full;
-use hyper::client::conn::http1;
-use hyper_util::rt::TokioIo;
 use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpStream, UnixStream};
 
-use super::pool::{Conn, Slot};
 use crate::body::BoxError;
 
 /// One upstream's address, ready to connect to.
@@ -80,23 +79,20 @@ impl Endpoint {
         }
     }
 
-    /// Opens a connection and starts its task, which keeps `slot` until it ends.
+    /// Opens a connection.
     ///
     /// # Errors
     /// Refused, unreachable, a failed TLS handshake.
-    pub(crate) async fn open(&self, slot: Slot) -> Result<Conn, BoxError> {
+    pub(crate) async fn connect(&self) -> Result<Stream, BoxError> {
         match self {
-            Endpoint::Tcp { addr, .. } => handshake(TokioIo::new(tcp(addr).await?), slot).await,
+            Endpoint::Tcp { addr, .. } => Ok(Stream::Tcp(tcp(addr).await?)),
             Endpoint::Tls {
                 addr, name, tls, ..
             } => {
                 let stream = tls.connect(name.clone(), tcp(addr).await?).await?;
-                handshake(TokioIo::new(stream), slot).await
+                Ok(Stream::Tls(Box::new(stream)))
             }
-            Endpoint::Unix(path) => {
-                let stream = UnixStream::connect(path).await?;
-                handshake(TokioIo::new(stream), slot).await
-            }
+            Endpoint::Unix(path) => Ok(Stream::Unix(UnixStream::connect(path).await?)),
             Endpoint::Unnamed(why) => Err(why.clone().into()),
         }
     }
@@ -133,19 +129,65 @@ async fn tcp(addr: &str) -> std::io::Result<TcpStream> {
     Ok(stream)
 }
 
-/// The HTTP/1 handshake on `io`, and the connection's task.
-async fn handshake<T>(io: T, slot: Slot) -> Result<Conn, BoxError>
-where
-    T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-{
-    let (sender, connection) = http1::Builder::new()
-        .handshake::<T, Full<Bytes>>(io)
-        .await?;
-    let task = tokio::spawn(async move {
-        let _slot = slot;
-        if let Err(e) = connection.await {
-            tracing::debug!(error = %e, "upstream connection ended");
+/// A connection's byte stream, whichever kind of upstream it reaches.
+#[derive(Debug)]
+pub(crate) enum Stream {
+    Tcp(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+    Unix(UnixStream),
+}
+
+/// Calls `$call` on the stream inside, whatever its kind.
+macro_rules! each_stream {
+    ($self:ident, $s:ident => $call:expr) => {
+        match $self.get_mut() {
+            Stream::Tcp($s) => $call,
+            Stream::Tls($s) => $call,
+            Stream::Unix($s) => $call,
         }
-    });
-    Ok(Conn::new(sender, task.abort_handle()))
+    };
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        each_stream!(self, s => Pin::new(s).poll_read(cx, buf))
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        each_stream!(self, s => Pin::new(s).poll_write(cx, buf))
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        each_stream!(self, s => Pin::new(s).poll_write_vectored(cx, bufs))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Stream::Tcp(s) => s.is_write_vectored(),
+            Stream::Tls(s) => s.is_write_vectored(),
+            Stream::Unix(s) => s.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        each_stream!(self, s => Pin::new(s).poll_flush(cx))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        each_stream!(self, s => Pin::new(s).poll_shutdown(cx))
+    }
 }

@@ -13,12 +13,14 @@ use bytes::Bytes;
 use http::Request;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::client::conn::http1::SendRequest;
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper_util::rt::TokioIo;
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
 use super::connect::Endpoint;
+use crate::body::BoxError;
 
 /// How long an idle connection is kept. Below gunicorn's default keep-alive (2 s), so
 /// hookwall drops an idle connection before the app does, rather than sending a request into
@@ -89,7 +91,7 @@ pub(crate) enum Sent {
 }
 
 impl Conn {
-    pub(super) fn new(sender: SendRequest<Full<Bytes>>, task: AbortHandle) -> Conn {
+    fn new(sender: SendRequest<Full<Bytes>>, task: AbortHandle) -> Conn {
         Conn {
             sender,
             task,
@@ -151,15 +153,29 @@ impl Pool {
         &self.endpoint
     }
 
+    /// Opens a connection with `slot`: connects, does the HTTP/1 handshake, and starts the
+    /// connection's task, which keeps the slot until the connection ends.
+    ///
+    /// # Errors
+    /// Refused, unreachable, a failed TLS or HTTP/1 handshake.
+    pub(crate) async fn open(&self, slot: Slot) -> Result<Conn, BoxError> {
+        let io = TokioIo::new(self.endpoint.connect().await?);
+        let (sender, connection) = http1::Builder::new()
+            .handshake::<_, Full<Bytes>>(io)
+            .await?;
+        let task = tokio::spawn(async move {
+            let _slot = slot;
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "upstream connection ended");
+            }
+        });
+        Ok(Conn::new(sender, task.abort_handle()))
+    }
+
     /// Sets the most connections open at once (a reload may change it).
     pub(crate) fn set_limit(&self, limit: usize) {
         self.limit.store(limit.max(1), Ordering::Relaxed);
         self.freed.notify_waiters();
-    }
-
-    /// Connections open or being opened now.
-    pub(crate) fn open(&self) -> usize {
-        self.lock().open
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
