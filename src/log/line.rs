@@ -4,10 +4,9 @@
 //! `log/tests.rs` hold the two to that.
 //!
 //! Fields in text are `name=value`: a string quoted and escaped as Rust's `Debug` does, a
-//! `%`-field (method, client) as its `Display`, numbers as `Debug`; in JSON they follow
+//! `%`-field (method, client) as it is, numbers as `Debug`; in JSON they follow
 //! `timestamp`, `level` and `message`, before `target`. An absent optional field is omitted.
 
-use std::fmt::Display;
 use std::io::Write;
 
 use tracing::Level;
@@ -23,7 +22,7 @@ pub struct Request<'a> {
     /// The path, without the query.
     pub path: &'a str,
     /// The client's address, `unparsable` or `unix`.
-    pub client: &'a dyn Display,
+    pub client: &'a str,
     pub request_id: &'a str,
     pub status: u16,
     pub elapsed_ms: f64,
@@ -160,8 +159,6 @@ trait Fields {
     fn str(&mut self, name: &str, value: &str);
     /// A `%` field of a string: the string itself.
     fn plain(&mut self, name: &str, value: &str);
-    /// A `%` field: the value's `Display`.
-    fn display(&mut self, name: &str, value: &dyn Display);
     fn u64(&mut self, name: &str, value: u64);
     fn f64(&mut self, name: &str, value: f64);
 }
@@ -172,7 +169,7 @@ impl Request<'_> {
         out.str("route", self.route);
         out.plain("method", self.method);
         out.str("path", self.path);
-        out.display("client", self.client);
+        out.plain("client", self.client);
         out.str("request_id", self.request_id);
         out.u64("status", u64::from(self.status));
         let tail = self.event.tail();
@@ -248,11 +245,6 @@ impl Fields for Text<'_> {
         self.0.extend_from_slice(value.as_bytes());
     }
 
-    fn display(&mut self, name: &str, value: &dyn Display) {
-        self.name(name);
-        let _ = write!(self.0, "{value}");
-    }
-
     fn u64(&mut self, name: &str, value: u64) {
         self.name(name);
         let _ = write!(self.0, "{value}");
@@ -301,11 +293,6 @@ impl Fields for Json<'_> {
         json_str(self.0, value);
     }
 
-    fn display(&mut self, name: &str, value: &dyn Display) {
-        self.name(name);
-        json_display(self.0, value);
-    }
-
     fn u64(&mut self, name: &str, value: u64) {
         self.name(name);
         let _ = serde_json::to_writer(&mut *self.0, &value);
@@ -322,25 +309,9 @@ fn json_str(out: &mut Vec<u8>, value: &str) {
     let _ = serde_json::to_writer(out, value);
 }
 
-/// A `Display` value as a JSON string: written in place, re-escaped only if it needs it.
-fn json_display(out: &mut Vec<u8>, value: &dyn Display) {
-    out.push(b'"');
-    let start = out.len();
-    let _ = write!(out, "{value}");
-    if out[start..]
-        .iter()
-        .any(|&b| b < b' ' || b == b'"' || b == b'\\')
-    {
-        let raw = out.split_off(start);
-        out.pop();
-        json_str(out, &String::from_utf8_lossy(&raw));
-    } else {
-        out.push(b'"');
-    }
-}
-
-/// The line as tracing events, for a subscriber of any kind: the path when the fast one
-/// cannot be sure of writing what the subscriber would.
+/// The line as a tracing event, for a subscriber of any kind: the path when the fast one
+/// cannot be sure of writing what the subscriber would. One event per level carries every
+/// optional field; an absent one (`None`) is left out of the line, as the fast path does.
 pub(super) fn emit(line: &Request<'_>) {
     let Request {
         route,
@@ -352,59 +323,25 @@ pub(super) fn emit(line: &Request<'_>) {
         elapsed_ms,
         event,
     } = *line;
-    match event {
-        Event::UpstreamFailed {
-            reason,
-            delivery_id,
-        } => tracing::warn!(
-            target: "hookwall::request",
-            route, method = %method, path, %client, request_id, status, reason, delivery_id, elapsed_ms,
-            "upstream failed"
-        ),
-        Event::Rejected { reason } => tracing::info!(
-            target: "hookwall::request",
-            route, method = %method, path, %client, request_id, status, reason, elapsed_ms,
-            "rejected"
-        ),
-        Event::Shadow {
-            reason,
-            upstream_status,
-        } => tracing::warn!(
-            target: "hookwall::request",
-            route, method = %method, path, %client, request_id, status, reason, upstream_status, elapsed_ms,
-            "forwarded unverified (shadow mode)"
-        ),
-        Event::Duplicate {
-            reason,
-            delivery_id,
-        } => tracing::info!(
-            target: "hookwall::request",
-            route, method = %method, path, %client, request_id, status, reason, delivery_id, elapsed_ms,
-            "duplicate"
-        ),
-        Event::Handshake { upstream_status } => tracing::info!(
-            target: "hookwall::request",
-            route, method = %method, path, %client, request_id, status, upstream_status, elapsed_ms,
-            "handshake"
-        ),
-        Event::Spooled {
-            upstream_status,
-            delivery_id,
-            spool_id,
-            secret_slot,
-        } => tracing::info!(
-            target: "hookwall::request",
-            route, method = %method, path, %client, request_id, status, upstream_status, delivery_id,
-            spool_id, secret_slot, elapsed_ms, "spooled"
-        ),
-        Event::Forwarded {
-            upstream_status,
-            delivery_id,
-            secret_slot,
-        } => tracing::info!(
-            target: "hookwall::request",
-            route, method = %method, path, %client, request_id, status, upstream_status, delivery_id,
-            secret_slot, elapsed_ms, "forwarded"
-        ),
+    let message = event.message();
+    let Tail {
+        reason,
+        upstream_status,
+        delivery_id,
+        spool_id,
+        secret_slot,
+    } = event.tail();
+    if event.level() == Level::WARN {
+        tracing::warn!(
+            target: TARGET,
+            route, method = %method, path, %client, request_id, status, reason, upstream_status,
+            delivery_id, spool_id, secret_slot, elapsed_ms, "{message}"
+        );
+    } else {
+        tracing::info!(
+            target: TARGET,
+            route, method = %method, path, %client, request_id, status, reason, upstream_status,
+            delivery_id, spool_id, secret_slot, elapsed_ms, "{message}"
+        );
     }
 }
