@@ -85,20 +85,22 @@ pub fn rewritten_by_proxy(name: &HeaderName) -> bool {
 /// `signed` survives the last two, so the upstream can check what hookwall checked.
 ///
 /// A copy of the map with those removed: copying keeps the map's hashed layout, where
-/// building a new one would hash every name again. `Content-Length` is left in place for the
-/// caller to replace with the length of the body it sends (replacing it keeps the headers in
-/// their order; removing one moves the last header into its place).
+/// building a new one would hash every name again. Two headers are the caller's and stay
+/// whatever `Connection` says: `Host`, which goes upstream as received, and `Content-Length`,
+/// which the caller replaces with the length of the body it sends (replacing keeps the
+/// headers in their order; removing one moves the last header into its place).
 pub fn end_to_end(headers: &HeaderMap, signed: &[HeaderName], room: usize) -> HeaderMap {
     let named_by_connection = connection_tokens(headers);
     let dropped: Vec<&HeaderName> = headers
         .keys()
+        .filter(|name| *name != header::HOST && *name != header::CONTENT_LENGTH)
         .filter(|name| {
             let text = name.as_str();
-            (DROPPED_REQUEST_HEADERS.contains(&text) && *name != header::CONTENT_LENGTH)
+            DROPPED_REQUEST_HEADERS.contains(&text)
                 || text.starts_with(HOOKWALL_PREFIX)
                 // `X_Forwarded_For` is `X-Forwarded-For` to servers that map `_` to `-` (CGI,
                 // WSGI): dropped, as nginx does, unless the scheme signs it.
-                || ((text.contains('_') || named_by_connection.iter().any(|t| t == text))
+                || ((text.contains('_') || names_any(&named_by_connection, text))
                     && !signed.contains(name))
         })
         .collect();
@@ -119,8 +121,7 @@ pub fn strip_response(headers: &mut HeaderMap) {
         .keys()
         .filter(|name| {
             let text = name.as_str();
-            DROPPED_RESPONSE_HEADERS.contains(&text)
-                || named_by_connection.iter().any(|t| t == text)
+            DROPPED_RESPONSE_HEADERS.contains(&text) || names_any(&named_by_connection, text)
         })
         .cloned()
         .collect();
@@ -129,14 +130,19 @@ pub fn strip_response(headers: &mut HeaderMap) {
     }
 }
 
-/// The lowercase header names listed in `Connection`.
-fn connection_tokens(headers: &HeaderMap) -> Vec<String> {
+/// The header names listed in `Connection`, as written (compared ignoring case).
+fn connection_tokens(headers: &HeaderMap) -> Vec<&str> {
     headers
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .map(|t| t.trim().to_ascii_lowercase())
+        .map(str::trim)
         .filter(|t| !t.is_empty())
         .collect()
+}
+
+/// Whether `tokens` name the header `name` (lowercase, as every `HeaderName` is).
+fn names_any(tokens: &[&str], name: &str) -> bool {
+    tokens.iter().any(|t| t.eq_ignore_ascii_case(name))
 }

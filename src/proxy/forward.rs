@@ -91,14 +91,20 @@ fn upstream_request(
 ) -> Request<Full<Bytes>> {
     let mut headers = headers::end_to_end(&parts.headers, route.scheme.signed_headers(), 6);
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
-    let host = parts.headers.get(header::HOST).cloned().or_else(|| {
-        parts
-            .uri
-            .authority()
-            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-    });
+    // The copy already holds the request's own `Host`; an HTTP/2 request names its host in
+    // the `:authority`, which becomes the `Host`.
+    let host = match parts.headers.get(header::HOST) {
+        Some(host) => Some(host.clone()),
+        None => {
+            let authority = parts.uri.authority();
+            let host = authority.and_then(|a| HeaderValue::from_str(a.as_str()).ok());
+            if let Some(host) = &host {
+                headers.insert(header::HOST, host.clone());
+            }
+            host
+        }
+    };
     if let Some(host) = host {
-        headers.insert(header::HOST, host.clone());
         headers.insert(X_FORWARDED_HOST.clone(), host);
     }
     // The client as resolved (behind trusted proxies, their `X-Forwarded-For`), never the
