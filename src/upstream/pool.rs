@@ -63,18 +63,18 @@ struct Idle {
 pub(crate) struct Conn {
     sender: SendRequest<Full<Bytes>>,
     task: AbortHandle,
-    /// How long an unfinished exchange may go on once the connection is dropped.
-    grace: Duration,
-    /// Closed already ([`Conn::close`]).
-    closed: bool,
+    /// While an exchange is unfinished: how long it may go on once the connection is
+    /// dropped (its `upstream_timeout`). `None` when idle, or closed.
+    unfinished: Option<Duration>,
 }
 
 impl Drop for Conn {
     fn drop(&mut self) {
-        if self.closed || self.sender.is_closed() || self.task.is_finished() {
+        let Some(grace) = self.unfinished else { return };
+        if self.sender.is_closed() || self.task.is_finished() {
             return;
         }
-        let (task, grace) = (self.task.clone(), self.grace);
+        let task = self.task.clone();
         tokio::spawn(async move {
             tokio::time::sleep(grace).await;
             task.abort();
@@ -95,20 +95,19 @@ impl Conn {
         Conn {
             sender,
             task,
-            grace: Duration::ZERO,
-            closed: false,
+            unfinished: None,
         }
     }
 
     /// Closes the connection now: its exchange is abandoned (the answer came too late).
     pub(crate) fn close(mut self) {
         self.task.abort();
-        self.closed = true;
+        self.unfinished = None;
     }
 
     /// Sends `req` once the connection is ready for it; `grace` is its `upstream_timeout`.
     pub(crate) async fn send(&mut self, req: Request<Full<Bytes>>, grace: Duration) -> Sent {
-        self.grace = grace;
+        self.unfinished = Some(grace);
         if let Err(e) = self.sender.ready().await {
             return Sent::Unsent(req, e);
         }
@@ -222,7 +221,8 @@ impl Pool {
     }
 
     /// Takes `conn` back after a complete exchange, for the next request.
-    pub(crate) fn put_back(self: &Arc<Self>, conn: Conn) {
+    pub(crate) fn put_back(self: &Arc<Self>, mut conn: Conn) {
+        conn.unfinished = None;
         if conn.sender.is_closed() {
             return;
         }
