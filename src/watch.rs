@@ -185,19 +185,39 @@ async fn run(
                 }
             }
         }
-        // Until DEBOUNCE passes without another relevant event.
-        loop {
-            match tokio::time::timeout(DEBOUNCE, events.recv()).await {
-                Ok(Some(event)) => changed.extend(relevant(&watched, event)),
-                Ok(None) => return,
-                Err(_) => break,
-            }
+        if !settle(&mut events, &watched, &mut changed).await {
+            return;
         }
         let trigger = Trigger::Files(changed.into_iter().collect());
         if let Some(files) = reload_config(&path, &proxy, &trigger) {
             // Marks the value seen, so the loop above does not re-watch for nothing.
             named.borrow_and_update();
             watched.set(&mut watcher, &files);
+        }
+    }
+}
+
+/// Waits until `DEBOUNCE` passes without another event that concerns a watched file, adding
+/// what such events name to `changed`. Other events in the folders (a spool database or a log
+/// file written beside the config) do not put the reload off. `false` when the events end.
+async fn settle(
+    events: &mut mpsc::UnboundedReceiver<notify::Result<Event>>,
+    watched: &Watched,
+    changed: &mut BTreeSet<PathBuf>,
+) -> bool {
+    let quiet = tokio::time::sleep(DEBOUNCE);
+    tokio::pin!(quiet);
+    loop {
+        tokio::select! {
+            () = &mut quiet => return true,
+            event = events.recv() => {
+                let Some(event) = event else { return false };
+                let named = relevant(watched, event);
+                if !named.is_empty() {
+                    changed.extend(named);
+                    quiet.as_mut().reset(tokio::time::Instant::now() + DEBOUNCE);
+                }
+            }
         }
     }
 }

@@ -1,7 +1,8 @@
 //! Config watching, on the real binary and without a signal: a secret rotated the way the
 //! kubelet rotates a mounted Secret (a `..data` symlink swapped atomically) applies within
 //! 3 s; a broken config written in place is refused, counted and the old one keeps serving;
-//! `[server] watch = false` leaves every change to SIGHUP.
+//! files written without pause beside the config (a spool database, a log) do not put a
+//! reload off; `[server] watch = false` leaves every change to SIGHUP.
 
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
@@ -183,6 +184,45 @@ async fn a_broken_config_written_in_place_is_counted_and_the_old_one_keeps_servi
         .stderr()
         .iter()
         .all(|l| !l.contains("config reloaded")));
+}
+
+#[tokio::test]
+async fn a_file_written_without_pause_beside_the_config_does_not_put_a_reload_off() {
+    let upstream = Upstream::start().await;
+    let origin = http_origin(upstream.addr);
+    let dir = secrets_dir();
+    let config = write_config(&dir, &config_text(&dir, "", &origin, FILE_A));
+    let hookwall = start_watched(&dir, &config).await;
+    hookwall.wait_for_line(10.0, "watching the config").await;
+    let socket = dir.join("hw.sock");
+    let mut n = 0;
+    assert_eq!(
+        statuses(&socket, SECRET_A, SECRET_B, &mut n).await,
+        (200, 401)
+    );
+    // Every 50 ms for 6 s, more often than the half-second debounce.
+    let noise = dir.join("noise.log");
+    let writer = std::thread::spawn(move || {
+        for i in 0..120 {
+            std::fs::write(&noise, format!("line {i}\n")).unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    });
+    std::fs::write(dir.join("a.secret"), format!("{SECRET_B}\n")).unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    while statuses(&socket, SECRET_A, SECRET_B, &mut n).await != (401, 200) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the new secret did not apply within 3 s while another file kept changing:\n{}",
+            hookwall.stderr().join("\n")
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        !writer.is_finished(),
+        "the reload came while the other file was still written"
+    );
+    writer.join().unwrap();
 }
 
 #[tokio::test]
