@@ -107,14 +107,15 @@ fn entry(ctx: &Ctx<'_>, status: u16, outcome: &Outcome, took: Duration) -> Entry
     let claimed = || {
         let header = route?.scheme.delivery_id_header()?;
         let value = ctx.parts.headers.get(header)?.to_str().ok()?;
-        Some(value.chars().take(MAX_CLAIMED_ID).collect())
+        Some(bounded(value, MAX_CLAIMED_ID))
     };
     Entry {
         at_ms: crate::spool::now_ms(),
         route: route.map_or_else(|| "-".to_owned(), |r| r.name.clone()),
         provider: route.map_or("-", |r| r.scheme.provider()),
         method: ctx.parts.method.clone(),
-        path: ctx.parts.uri.path().to_owned(),
+        // Any sender's, refused or not: bounded, so the ring's memory is too.
+        path: bounded(ctx.parts.uri.path(), MAX_KEPT_PATH),
         outcome: outcome.kind(),
         reason: outcome.reason(),
         status,
@@ -131,6 +132,14 @@ fn entry(ctx: &Ctx<'_>, status: u16, outcome: &Outcome, took: Duration) -> Entry
 
 /// The longest delivery id kept of a refused request (it is the sender's, unchecked).
 const MAX_CLAIMED_ID: usize = 128;
+
+/// The longest path the inspector keeps of a request (a head may hold 64 KiB of it).
+const MAX_KEPT_PATH: usize = 512;
+
+/// At most `max` characters of `text`.
+fn bounded(text: &str, max: usize) -> String {
+    text.chars().take(max).collect()
+}
 
 /// The one log line per request, under the `hookwall::request` target.
 fn log(ctx: &Ctx<'_>, status: u16, outcome: &Outcome, took: Duration) {
@@ -199,6 +208,14 @@ fn event<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_the_inspector_keeps_of_a_sender_is_bounded() {
+        let long = "/x".repeat(40_000);
+        assert_eq!(bounded(&long, MAX_KEPT_PATH).len(), MAX_KEPT_PATH);
+        assert_eq!(bounded("/short", MAX_KEPT_PATH), "/short");
+        assert_eq!(bounded("déjà", 2), "dé");
+    }
 
     #[test]
     fn each_outcome_logs_the_fields_its_line_has_always_carried() {
