@@ -101,8 +101,10 @@ impl Listener {
                 let (stream, addr) = l.accept().await?;
                 // Nagle would hold small responses back; webhooks are small.
                 let _ = stream.set_nodelay(true);
+                // `None` means a unix socket to the admin guard, which then skips its Host
+                // check: a TCP connection whose address cannot be read is refused instead.
                 let at = if local {
-                    stream.local_addr().ok()
+                    Some(stream.local_addr()?)
                 } else {
                     None
                 };
