@@ -167,7 +167,10 @@ impl Dispatcher {
     }
 
     /// The routes to look at: those configured to spool, and those with undelivered
-    /// deliveries in the store (re-read at most every [`IDLE`]).
+    /// deliveries in the store (re-read at most every [`IDLE`]). A shared store's routes
+    /// that this config lacks are left to the replicas that have them: during a rolling
+    /// change of config one replica knows a route the others do not yet, and its deliveries
+    /// must not be set aside as `route_removed` by them.
     async fn routes(&mut self) -> Vec<String> {
         if self.known_at.is_none_or(|at| at.elapsed() >= IDLE) {
             if let Ok(routes) = self.spool.store().pending_routes().await {
@@ -183,9 +186,11 @@ impl Dispatcher {
             .filter(|r| r.delivery != DeliveryMode::Forward)
             .map(|r| r.name.clone())
             .collect();
-        for name in &self.known {
-            if !names.contains(name) {
-                names.push(name.clone());
+        if !self.spool.store().is_shared() {
+            for name in &self.known {
+                if !names.contains(name) {
+                    names.push(name.clone());
+                }
             }
         }
         names

@@ -174,6 +174,12 @@ const SQLITE_DURABILITY: &str =
     "SQLite in WAL mode with synchronous = FULL: each delivery is on disk before it is acknowledged";
 
 impl Store {
+    /// Whether other replicas share this store (Redis): a route this process does not know
+    /// may be one another replica serves.
+    pub fn is_shared(&self) -> bool {
+        matches!(self, Store::Redis(_))
+    }
+
     /// What an acknowledged delivery is worth in this store, as one line for the start-up
     /// log and `hookwall check` (a Redis store connects to ask its server).
     ///

@@ -534,3 +534,26 @@ async fn spool_redis_the_app_down_while_twenty_deliveries_arrive_then_up_gets_ea
         .collect();
     assert_eq!(got.len(), 20);
 }
+
+#[tokio::test]
+async fn spool_redis_a_replica_without_a_route_leaves_its_deliveries_to_the_replicas_with_it() {
+    let redis = Redis::start_persistent().await;
+    // A delivery of `newer`, a route only replicas on a newer config have.
+    let other = store(&redis, ROOMY);
+    let rec = record("newer", b"for the newer replicas", now_ms());
+    let id = rec.id.clone();
+    other.insert(rec).await.unwrap();
+    // This replica spools its own route, `github`, and has never heard of `newer`.
+    let app = Upstream::start().await;
+    let spool = format!("[spool]\nstore = \"{}\"\n\n", redis.url());
+    let route = format!("delivery = \"spool\"\n{FAST}");
+    let hookwall = start(&(spool + &github_config_with(app.addr, MAX_BODY, &route))).await;
+    let res = post_signed(&hookwall, b"{\"own\":1}", &[]).await;
+    assert_eq!(res.status(), 200);
+    eventually(10.0, "its own delivery to arrive", || app.hits() == 1).await;
+    // Past the dispatcher's re-reading of the store's routes (every second).
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let kept = other.get(&id).await.unwrap().expect("still stored");
+    assert_eq!(kept.state, State::Pending, "{kept:?}");
+    assert_eq!(app.hits(), 1, "only its own route's delivery");
+}
