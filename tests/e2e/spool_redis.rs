@@ -557,3 +557,40 @@ async fn spool_redis_a_replica_without_a_route_leaves_its_deliveries_to_the_repl
     assert_eq!(kept.state, State::Pending, "{kept:?}");
     assert_eq!(app.hits(), 1, "only its own route's delivery");
 }
+
+#[tokio::test]
+async fn spool_redis_a_user_without_dangerous_commands_can_spool_with_a_weak_durability_line() {
+    let redis = Redis::start().await;
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    // The hardened user Redis's own documentation suggests: no INFO, no CONFIG.
+    let mut acl = redis::cmd("ACL");
+    for arg in [
+        "SETUSER",
+        "hw",
+        "on",
+        ">hw-test-pass-7d1e",
+        "~*",
+        "&*",
+        "+@all",
+        "-@dangerous",
+    ] {
+        acl.arg(arg);
+    }
+    let _: () = acl.query_async(&mut conn).await.unwrap();
+    let url = format!("redis://hw:hw-test-pass-7d1e@127.0.0.1:{}/0", redis.port());
+    let store = RedisStore::open(
+        &RedisUrl::parse(&url).unwrap(),
+        ROOMY,
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    let line = store.durability().await.unwrap();
+    assert!(line.contains("unknown"), "{line}");
+    assert!(line.contains("can be lost"), "{line}");
+    let rec = record("github", b"as a hardened user", now_ms());
+    let id = rec.id.clone();
+    store.insert(rec).await.unwrap();
+    let claimed = store.claim("github", 10, false, now_ms()).await.unwrap();
+    assert_eq!(ids(&claimed), [(id, 1)]);
+}

@@ -3,10 +3,11 @@
 //! first connect, put as one line for the start-up log and `hookwall check`.
 
 use redis::aio::ConnectionManager;
-use redis::RedisError;
+use redis::{ErrorKind, RedisError};
 
 /// A Redis server's version and `appendonly` and `appendfsync` settings (`unknown` where
-/// `CONFIG GET` is not allowed, as on some managed services).
+/// `INFO` or `CONFIG GET` is not allowed: some managed services, and ACL users without
+/// `@dangerous`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Durability {
     version: String,
@@ -18,15 +19,23 @@ impl Durability {
     /// Reads `INFO server` and the two settings.
     ///
     /// # Errors
-    /// `INFO` fails (a refused `CONFIG GET` reads as `unknown`).
+    /// The connection fails. A command the server refuses reads as `unknown`, which counts
+    /// as weak: no `WAITAOF`, and the warning.
     pub(super) async fn read(conn: &mut ConnectionManager) -> Result<Durability, RedisError> {
-        let info: String = redis::cmd("INFO").arg("server").query_async(conn).await?;
-        let version = info
-            .lines()
-            .find_map(|l| l.strip_prefix("redis_version:"))
-            .unwrap_or("unknown")
-            .trim()
-            .to_owned();
+        let info = redis::cmd("INFO")
+            .arg("server")
+            .query_async::<String>(conn)
+            .await;
+        let version = match info {
+            Ok(info) => info
+                .lines()
+                .find_map(|l| l.strip_prefix("redis_version:"))
+                .unwrap_or("unknown")
+                .trim()
+                .to_owned(),
+            Err(e) if refused(&e) => "unknown".to_owned(),
+            Err(e) => return Err(e),
+        };
         Ok(Durability {
             version,
             appendonly: config_get(conn, "appendonly").await,
@@ -70,6 +79,12 @@ impl Durability {
         }
         line
     }
+}
+
+/// Whether the server answered with an error (a refused command), rather than the
+/// connection failing.
+fn refused(e: &RedisError) -> bool {
+    matches!(e.kind(), ErrorKind::Server(_) | ErrorKind::Extension)
 }
 
 /// A setting's value, or `unknown`.
