@@ -64,6 +64,7 @@ impl Workers {
             in_flight: HashMap::new(),
             failures: HashMap::new(),
             paused_until: HashMap::new(),
+            operator_wakes: 0,
             attempts: JoinSet::new(),
             known: Vec::new(),
             known_at: None,
@@ -95,6 +96,8 @@ struct Dispatcher {
     failures: HashMap<String, u32>,
     /// A tripped route sends nothing before this (its last failure's next attempt).
     paused_until: HashMap<String, u64>,
+    /// [`Spool::operator_wakes`] as last seen: a new one lifts every pause.
+    operator_wakes: u64,
     /// Each attempt's task: its route and what came of it.
     attempts: JoinSet<(String, Next)>,
     /// Routes that have undelivered deliveries, as last read from the store.
@@ -155,6 +158,13 @@ impl Dispatcher {
     /// Starts every attempt that is due and has room; returns when to look again.
     async fn dispatch(&mut self) -> Instant {
         let mut wake_at = Instant::now() + IDLE;
+        let operator_wakes = self.spool.operator_wakes();
+        if operator_wakes != self.operator_wakes {
+            // An operator retried or redrove: a tripped route probes now (still one at a
+            // time until a probe succeeds).
+            self.operator_wakes = operator_wakes;
+            self.paused_until.clear();
+        }
         self.purge().await;
         for name in self.routes().await {
             match self.dispatch_route(&name).await {

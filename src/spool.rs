@@ -270,6 +270,8 @@ pub struct Spool {
     store: Store,
     settings: config::Spool,
     wake: Notify,
+    /// Counts operators' retries and redrives, which lift a tripped route's pause.
+    operator: std::sync::atomic::AtomicU64,
     /// When a commit last failed for want of the store (not for a full spool).
     failed_at: std::sync::Mutex<Option<std::time::Instant>>,
 }
@@ -296,6 +298,7 @@ impl Spool {
             store,
             settings: settings.clone(),
             wake: Notify::new(),
+            operator: std::sync::atomic::AtomicU64::new(0),
             failed_at: std::sync::Mutex::new(None),
         })
     }
@@ -351,6 +354,20 @@ impl Spool {
     /// Wakes the delivery workers: something became due.
     pub fn wake(&self) {
         self.wake.notify_one();
+    }
+
+    /// Wakes the delivery workers for an operator's retry or redrive: a route paused after
+    /// failures in a row sends its probe now rather than at the failed delivery's next
+    /// scheduled attempt (hours away, late in the schedule).
+    pub fn operator_wake(&self) {
+        self.operator
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.wake();
+    }
+
+    /// How many operator wakes there have been ([`Spool::operator_wake`]).
+    pub fn operator_wakes(&self) -> u64 {
+        self.operator.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Resolves when [`Spool::wake`] is next called.

@@ -115,7 +115,7 @@ async fn retry(spool: &Spool, id: &str) -> Result<Answer, StoreError> {
     if !spool.store().retry(id, spool::now_ms()).await? {
         return Ok(not_found(id));
     }
-    spool.wake();
+    spool.operator_wake();
     tracing::info!(target: "hookwall::spool", spool_id = %id, "operator: retry now");
     Ok((StatusCode::OK, json!({ "id": id, "retried": true })))
 }
@@ -134,7 +134,7 @@ async fn redrive(spool: &Spool, query: Option<&str>) -> Result<Answer, StoreErro
     };
     let redriven = spool.store().redrive(&route, spool::now_ms()).await?;
     if redriven > 0 {
-        spool.wake();
+        spool.operator_wake();
     }
     tracing::info!(target: "hookwall::spool", route = %route, redriven, "operator: redrive");
     Ok((

@@ -220,3 +220,26 @@ async fn the_spool_gauges_and_readyz_follow_what_the_store_holds() {
     assert_eq!(ready.status(), 503);
     assert!(ready.text().contains("max_deliveries"), "{}", ready.text());
 }
+
+#[tokio::test]
+async fn an_operators_retry_lifts_the_pause_of_a_route_that_failed_five_times() {
+    let dir = TempDir::new();
+    let app = Upstream::start_with(Behaviour {
+        fail_first: 5,
+        ..Behaviour::default()
+    })
+    .await;
+    // Five quick failures trip the route; its delivery's next attempt is an hour away.
+    let schedule = "retry_schedule = [\"30ms\", \"30ms\", \"30ms\", \"30ms\", \"1h\"]";
+    let hookwall = spooling(app.addr, &dir, schedule, ADMIN_TABLE).await;
+    assert_eq!(post_signed(&hookwall, &body(0), &[]).await.status(), 200);
+    eventually(10.0, "five failed attempts", || app.hits() == 5).await;
+    let pending = listed(&hookwall, "pending", 1).await;
+    // The app is fixed; the operator retries now.
+    let retry = format!("/spool/{}/retry", pending[0]);
+    let (status, answer) = json(&hookwall, "POST", &retry, &[ADMIN]).await;
+    assert_eq!(status, 200, "{answer}");
+    eventually(5.0, "the retried delivery to arrive", || app.hits() == 6).await;
+    assert_eq!(app.last().header("x-hookwall-attempt"), Some("6"));
+    assert_eq!(app.last().body, body(0));
+}
