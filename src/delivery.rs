@@ -282,7 +282,8 @@ impl Dispatcher {
         self.purged_at = Instant::now();
         let settings = self.spool.settings();
         let now = spool::now_ms();
-        let before = |d: Duration| now.saturating_sub(u64::try_from(d.as_millis()).unwrap_or(0));
+        // A retention past u64 milliseconds keeps everything.
+        let before = |d: Duration| now.saturating_sub(spool::millis(d));
         let purged = self
             .spool
             .store()

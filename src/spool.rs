@@ -14,7 +14,7 @@ use std::fmt;
 
 use tokio::sync::Notify;
 
-pub use self::record::{new_id, now_ms, rfc3339, Record};
+pub use self::record::{millis, new_id, now_ms, rfc3339, Record};
 pub use self::redis::RedisStore;
 pub use self::schedule::{Attempt, DeadReason, Next, Policy};
 pub use self::sqlite::SqliteStore;

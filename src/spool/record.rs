@@ -7,7 +7,7 @@
 //! Headers are kept as `name:value` lines: a header name holds no `:`, and a value holds no
 //! CR, LF or NUL, so the encoding needs no escaping and reads back exactly.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
@@ -47,7 +47,12 @@ impl Record {
 pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .map_or(0, millis)
+}
+
+/// `d` in whole milliseconds; a duration past `u64` milliseconds is as good as for ever.
+pub fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Milliseconds since the epoch as RFC 3339, in UTC, to the millisecond.

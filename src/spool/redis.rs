@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use self::conn::{Conn, Script};
 use self::reply::Fields;
-use super::record::{encode_headers, Record};
+use super::record::{encode_headers, millis, Record};
 use super::schedule::Next;
 use super::{Counts, Filter, Limits, Settle, StoreError, Summary};
 use crate::config::RedisUrl;
@@ -104,10 +104,6 @@ fn arg(value: impl AsRef<[u8]>) -> Vec<u8> {
 /// A number as a script argument.
 fn num(value: impl ToString) -> Vec<u8> {
     value.to_string().into_bytes()
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 impl RedisStore {

@@ -7,6 +7,8 @@ use std::time::{Duration, SystemTime};
 
 use http::{HeaderValue, StatusCode};
 
+use super::record::millis;
+
 /// The shortest and longest wait a `Retry-After` may ask for.
 const RETRY_AFTER_MIN: Duration = Duration::from_secs(1);
 const RETRY_AFTER_MAX: Duration = Duration::from_secs(3600);
@@ -130,10 +132,6 @@ impl Policy<'_> {
 /// `wait` scaled by 1 + 0.2 × `spread` (`spread` clamped to [-1, 1]).
 pub fn jittered(wait: Duration, spread: f64) -> Duration {
     wait.mul_f64(1.0 + JITTER * spread.clamp(-1.0, 1.0))
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// How long a 429 or 503 asks to wait: `Retry-After` as seconds or an HTTP date, clamped to

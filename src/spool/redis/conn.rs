@@ -183,7 +183,7 @@ fn pipeline(script: &Script, args: &[Vec<u8>], whole: bool, wait: bool) -> redis
     let mut pipe = redis::pipe();
     pipe.add_command(eval);
     if wait {
-        let ms = u64::try_from(WAITAOF_TIMEOUT.as_millis()).unwrap_or(u64::MAX);
+        let ms = crate::spool::millis(WAITAOF_TIMEOUT);
         pipe.cmd("WAITAOF").arg(1).arg(0).arg(ms);
     }
     pipe
