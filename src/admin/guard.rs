@@ -70,7 +70,7 @@ pub fn check(admin: &Admin, csrf: &str, ask: &Asked<'_>) -> Result<(), Refusal> 
     let header = ask.headers.get(&X_HOOKWALL_ADMIN).is_some_and(|v| v == "1");
     let form = ask
         .form_token
-        .is_some_and(|t| same(t.as_bytes(), csrf.as_bytes()));
+        .is_some_and(|t| !csrf.is_empty() && same(t.as_bytes(), csrf.as_bytes()));
     if !reads && !header && !form {
         return Err(Refusal::NotFromAdmin);
     }
@@ -95,18 +95,19 @@ pub fn login(admin: &Admin, ask: &Asked<'_>, token: Option<&str>) -> Result<Head
     }
 }
 
-/// A new anti-forgery token: 128 bits from the kernel's random source, in hex.
+/// A new anti-forgery token: 128 bits from the secure random source TLS uses, in hex. Empty
+/// (and logged) if there is no such source: then no form token matches, and only a request
+/// with `X-Hookwall-Admin: 1` may change state (fail closed).
 pub fn new_token() -> String {
-    use std::io::Read as _;
     let mut bytes = [0u8; 16];
-    let read = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
-    if read.is_err() {
-        // No kernel randomness: unique numbers still make a token no page can guess
-        // without reading this process's memory.
-        bytes[..8].copy_from_slice(&crate::unique::next().to_le_bytes());
-        bytes[8..].copy_from_slice(&crate::unique::next().to_le_bytes());
+    let random = rustls::crypto::ring::default_provider().secure_random;
+    match random.fill(&mut bytes) {
+        Ok(()) => hex::encode(bytes),
+        Err(_) => {
+            tracing::error!("no secure random source: the inspector page's buttons are disabled");
+            String::new()
+        }
     }
-    hex::encode(bytes)
 }
 
 /// The login form the page shows when `[admin] token` is set and the browser has no cookie.
@@ -324,5 +325,16 @@ mod tests {
         let t = new_token();
         assert_eq!(t.len(), 32);
         assert_ne!(t, new_token());
+    }
+
+    #[test]
+    fn without_a_form_token_of_its_own_no_form_passes() {
+        let a = admin(&[], None);
+        let mut headers = HeaderMap::new();
+        headers.insert(HOST, "127.0.0.1:9901".parse().unwrap());
+        let uri = Uri::from_static("/spool/sp_1/retry");
+        let post = |token| check(&a, "", &asked(&Method::POST, &uri, &headers, token));
+        assert_eq!(post(Some("")), Err(Refusal::NotFromAdmin));
+        assert_eq!(post(None), Err(Refusal::NotFromAdmin));
     }
 }
