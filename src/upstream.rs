@@ -89,8 +89,13 @@ impl Upstream {
         let (key, endpoint) = match upstream {
             config::Upstream::Http(a) => (Shared::Http(a.to_string()), Endpoint::tcp(a)),
             config::Upstream::Unix(p) => (Shared::Unix(p.clone()), Endpoint::Unix(p.clone())),
-            config::Upstream::Https { authority, tls, .. } => {
-                let endpoint = Endpoint::tls(authority, Arc::clone(tls));
+            config::Upstream::Https {
+                authority,
+                name,
+                tls,
+                ..
+            } => {
+                let endpoint = Endpoint::tls(authority, name.clone(), Arc::clone(tls));
                 return Target(Arc::new(Pool::new(endpoint, limit)));
             }
         };

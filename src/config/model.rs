@@ -313,6 +313,8 @@ pub enum Upstream {
     /// route's `upstream_ca`.
     Https {
         authority: Authority,
+        /// The name its certificate must hold: the host name or IP address.
+        name: rustls::pki_types::ServerName<'static>,
         ca: Option<PathBuf>,
         tls: Arc<rustls::ClientConfig>,
     },

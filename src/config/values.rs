@@ -131,10 +131,11 @@ pub(super) fn parse_upstream(s: &str, ca: Option<&Path>) -> Result<Upstream, Str
         .host()
         .trim_start_matches('[')
         .trim_end_matches(']');
-    if rustls::pki_types::ServerName::try_from(host).is_err() {
+    let Ok(name) = rustls::pki_types::ServerName::try_from(host.to_owned()) else {
         return Err(bad("has a host no certificate can name"));
-    }
+    };
     Ok(Upstream::Https {
+        name,
         tls: tls::client_tls(ca)?,
         ca: ca.map(Path::to_owned),
         authority,

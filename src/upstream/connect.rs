@@ -32,9 +32,6 @@ pub(crate) enum Endpoint {
         tls: tokio_rustls::TlsConnector,
     },
     Unix(PathBuf),
-    /// An https host no certificate can name (config validation refuses it first): every
-    /// connection fails, rather than going out unchecked.
-    Unnamed(String),
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -43,7 +40,6 @@ impl std::fmt::Debug for Endpoint {
             Endpoint::Tcp { addr, .. } => write!(f, "http://{addr}"),
             Endpoint::Tls { addr, .. } => write!(f, "https://{addr}"),
             Endpoint::Unix(path) => write!(f, "unix:{}", path.display()),
-            Endpoint::Unnamed(why) => f.write_str(why),
         }
     }
 }
@@ -57,16 +53,18 @@ impl Endpoint {
         }
     }
 
-    /// `https://` at `authority` (port 443 when it names none), checked with `tls`.
-    pub(crate) fn tls(authority: &Authority, tls: Arc<rustls::ClientConfig>) -> Endpoint {
-        match server_name(authority) {
-            Ok(name) => Endpoint::Tls {
-                addr: addr(authority, 443),
-                host: host_value(authority),
-                name,
-                tls: tokio_rustls::TlsConnector::from(tls),
-            },
-            Err(why) => Endpoint::Unnamed(why),
+    /// `https://` at `authority` (port 443 when it names none), its certificate checked with
+    /// `tls` for `name`.
+    pub(crate) fn tls(
+        authority: &Authority,
+        name: ServerName<'static>,
+        tls: Arc<rustls::ClientConfig>,
+    ) -> Endpoint {
+        Endpoint::Tls {
+            addr: addr(authority, 443),
+            host: host_value(authority),
+            name,
+            tls: tokio_rustls::TlsConnector::from(tls),
         }
     }
 
@@ -75,7 +73,7 @@ impl Endpoint {
     pub(crate) fn host(&self) -> HeaderValue {
         match self {
             Endpoint::Tcp { host, .. } | Endpoint::Tls { host, .. } => host.clone(),
-            Endpoint::Unix(_) | Endpoint::Unnamed(_) => HeaderValue::from_static("localhost"),
+            Endpoint::Unix(_) => HeaderValue::from_static("localhost"),
         }
     }
 
@@ -93,21 +91,8 @@ impl Endpoint {
                 Ok(Stream::Tls(Box::new(stream)))
             }
             Endpoint::Unix(path) => Ok(Stream::Unix(UnixStream::connect(path).await?)),
-            Endpoint::Unnamed(why) => Err(why.clone().into()),
         }
     }
-}
-
-/// The name an https upstream's certificate must hold: its host name or IP address.
-///
-/// # Errors
-/// The host is neither.
-pub(crate) fn server_name(authority: &Authority) -> Result<ServerName<'static>, String> {
-    let host = authority
-        .host()
-        .trim_start_matches('[')
-        .trim_end_matches(']');
-    ServerName::try_from(host.to_owned()).map_err(|e| format!("https upstream {authority}: {e}"))
 }
 
 fn addr(authority: &Authority, default_port: u16) -> String {
