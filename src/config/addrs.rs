@@ -97,7 +97,7 @@ fn from_file(path: &Path) -> Result<AddrList, String> {
     }
     if nets.is_empty() {
         return Err(format!(
-            "{} holds no address or range (an empty list would refuse everyone)",
+            "{} holds no address or range (to list none, leave the key out)",
             path.display()
         ));
     }

@@ -647,3 +647,14 @@ fn address_lists_name_the_route_the_key_and_the_entry() {
     assert!(allowed.contains("::ffff:192.0.2.9".parse().unwrap()));
     assert!(!allowed.contains("198.51.100.1".parse().unwrap()));
 }
+
+#[test]
+fn an_empty_allow_from_is_refused_and_an_empty_trusted_proxies_trusts_no_one() {
+    let e = one_error(&format!("{GITHUB}allow_from = []\n"));
+    assert!(
+        e.contains("route 1 (github)") && e.contains("allow_from") && e.contains("refuse every"),
+        "{e}"
+    );
+    let config = load_str(&format!("[server]\ntrusted_proxies = []\n{GITHUB}")).unwrap();
+    assert!(config.server.trusted_proxies.is_empty());
+}

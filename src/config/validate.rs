@@ -365,9 +365,18 @@ impl<'a> Ctx<'a> {
         let built = self.scheme(r, &span)?;
         let replay_window = self.replay_window(r, built.as_ref().map(|b| &*b.scheme));
         let base = self.base.clone();
-        let allow_from = self.key_or("allow_from", r.allow_from.as_ref(), None, |v| {
-            addrs::parse(v, &base).map(Some)
-        });
+        let allow_from =
+            self.key_or(
+                "allow_from",
+                r.allow_from.as_ref(),
+                None,
+                |v| match addrs::parse(v, &base)? {
+                    list if list.is_empty() => Err(
+                        "no address or range: an empty allow_from would refuse every client".into(),
+                    ),
+                    list => Ok(Some(list)),
+                },
+            );
         if self.problems.len() != before {
             return None;
         }
