@@ -594,3 +594,45 @@ async fn spool_redis_a_user_without_dangerous_commands_can_spool_with_a_weak_dur
     let claimed = store.claim("github", 10, false, now_ms()).await.unwrap();
     assert_eq!(ids(&claimed), [(id, 1)]);
 }
+
+#[tokio::test]
+async fn spool_redis_callers_behind_a_failed_connect_fail_at_once_instead_of_each_trying_again() {
+    // A server that accepts connections and never answers: every connect times out.
+    let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("redis://{}/0", silent.local_addr().unwrap());
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = std::sync::Arc::clone(&accepted);
+    let server = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = silent.accept().await {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            held.push(stream);
+        }
+    });
+    let store = std::sync::Arc::new(
+        RedisStore::open(
+            &RedisUrl::parse(&url).unwrap(),
+            ROOMY,
+            Duration::from_secs(30),
+        )
+        .unwrap(),
+    );
+    let mut calls = tokio::task::JoinSet::new();
+    for n in 0..8u64 {
+        let store = std::sync::Arc::clone(&store);
+        calls.spawn(async move { store.insert(record("github", b"x", now_ms() + n)).await });
+    }
+    while let Some(result) = calls.join_next().await {
+        assert!(
+            matches!(result.unwrap(), Err(StoreError::Unavailable(_))),
+            "every call fails as unavailable"
+        );
+    }
+    // One connect (with the client's own retry) for all eight callers, not one each.
+    let tries = accepted.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        (1..=2).contains(&tries),
+        "{tries} connections for 8 callers"
+    );
+    server.abort();
+}

@@ -2,7 +2,8 @@
 //! the first call, remade by the crate after a drop), every call bounded by a timeout, each
 //! script sent by its SHA1 and whole only when Redis has not seen it yet (a restarted Redis
 //! has forgotten its scripts), and what Redis says of its durability, read at the first
-//! connect. A failure is [`StoreError::Unavailable`] with the URL as shown (no password).
+//! connect. A failure is [`StoreError::Unavailable`] with the URL as shown (no password); for a
+//! second after a failed connect every call fails at once with it.
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -21,6 +22,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 const CALL_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long `WAITAOF` waits for the append-only file's fsync.
 const WAITAOF_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long after a failed connect calls fail at once rather than each trying again (they
+/// queue on one lock, so a Redis that drops packets would make the n-th caller wait n
+/// connect timeouts).
+const RECONNECT_AFTER: Duration = Duration::from_secs(1);
 
 /// A Lua script and its SHA1, for `EVALSHA`.
 pub(super) struct Script {
@@ -41,8 +46,15 @@ impl Script {
 pub(super) struct Conn {
     client: redis::Client,
     url: String,
-    manager: tokio::sync::Mutex<Option<ConnectionManager>>,
+    manager: tokio::sync::Mutex<Slot>,
     durability: OnceLock<Durability>,
+}
+
+/// The connection once made, or when and why the last connect failed.
+#[derive(Default)]
+struct Slot {
+    made: Option<ConnectionManager>,
+    failed: Option<(std::time::Instant, StoreError)>,
 }
 
 impl Conn {
@@ -50,7 +62,7 @@ impl Conn {
         Conn {
             client: url.client().clone(),
             url: url.shown().to_owned(),
-            manager: tokio::sync::Mutex::new(None),
+            manager: tokio::sync::Mutex::new(Slot::default()),
             durability: OnceLock::new(),
         }
     }
@@ -68,11 +80,35 @@ impl Conn {
             .ok_or_else(|| self.unavailable("durability not read"))
     }
 
+    /// The connection, made if need be; a connect that failed less than [`RECONNECT_AFTER`]
+    /// ago fails again at once.
     async fn connection(&self) -> Result<ConnectionManager, StoreError> {
         let mut slot = self.manager.lock().await;
-        if let Some(m) = slot.as_ref() {
+        if let Some(m) = slot.made.as_ref() {
             return Ok(m.clone());
         }
+        if let Some((at, why)) = &slot.failed {
+            if at.elapsed() < RECONNECT_AFTER {
+                return Err(why.clone());
+            }
+        }
+        match self.connect().await {
+            Ok(m) => {
+                *slot = Slot {
+                    made: Some(m.clone()),
+                    failed: None,
+                };
+                Ok(m)
+            }
+            Err(e) => {
+                slot.failed = Some((std::time::Instant::now(), e.clone()));
+                Err(e)
+            }
+        }
+    }
+
+    /// Connects, and reads the durability at the first connect.
+    async fn connect(&self) -> Result<ConnectionManager, StoreError> {
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
             .set_response_timeout(Some(CALL_TIMEOUT))
@@ -92,7 +128,6 @@ impl Conn {
             }
             let _ = self.durability.set(read);
         }
-        *slot = Some(m.clone());
         Ok(m)
     }
 
