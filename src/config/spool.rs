@@ -15,10 +15,25 @@ use super::{defaults, duration, DeliveryMode, RedisUrl, RouteSpool, Server, Spoo
 /// At most this many waits in a retry schedule.
 const MAX_SCHEDULE: usize = 100;
 
+/// How long an attempt may go on after `upstream_timeout`: reading the app's answer (the
+/// delivery workers give it 5 s) and settling it in the store (Redis calls: 3 s).
+const ATTEMPT_TAIL: Duration = Duration::from_secs(8);
+
+/// The least `claim_after` under `server`: no attempt still running is ever taken over.
+fn least_claim_after(server: &Server) -> Duration {
+    let longest_attempt = server.upstream_timeout.saturating_add(ATTEMPT_TAIL);
+    server
+        .upstream_timeout
+        .saturating_mul(2)
+        .max(longest_attempt)
+}
+
 impl Ctx<'_> {
     /// `[spool]`, with defaults for what it leaves out.
     pub(super) fn spool(&mut self, raw: Option<&RawSpool>, server: &Server) -> Spool {
         let mut spool = self.default_spool();
+        // Unwritten, it is at least what covers an attempt under this upstream_timeout.
+        spool.claim_after = spool.claim_after.max(least_claim_after(server));
         let Some(raw) = raw else { return spool };
         self.table = Some("[spool]".into());
         let base = self.base.clone();
@@ -82,11 +97,11 @@ impl Ctx<'_> {
 
     /// A replica taking over another's attempt must not do so while it may still finish.
     fn claim_after_covers_an_attempt(&mut self, raw: &RawSpool, spool: &Spool, server: &Server) {
-        let least = server.upstream_timeout.saturating_mul(2);
+        let least = least_claim_after(server);
         if let (Some(at), true) = (&raw.claim_after, spool.claim_after < least) {
             let message = format!(
-                "must be at least twice [server] upstream_timeout ({}), so an attempt still \
-                 running is never taken over",
+                "must be at least {} (twice [server] upstream_timeout, and no less than it plus \
+                 8 s), so an attempt still running is never taken over",
                 duration::display(least)
             );
             self.problem(Some(at.span()), Some("claim_after"), &message);

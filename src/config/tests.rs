@@ -569,6 +569,17 @@ fn spool_problems_name_the_table_or_route_and_the_key() {
         e.contains("[spool]") && e.contains("claim_after") && e.contains("18s"),
         "{e}"
     );
+    // A short upstream_timeout: an attempt's answer and settle still take their time.
+    let e = one_error(&format!(
+        "[server]\nupstream_timeout = \"2s\"\n[spool]\nclaim_after = \"4s\"\n{GITHUB}"
+    ));
+    assert!(e.contains("claim_after") && e.contains("10s"), "{e}");
+    // Unwritten, it grows with a long upstream_timeout.
+    let config = load_str(&format!("[server]\nupstream_timeout = \"60s\"\n{GITHUB}")).unwrap();
+    assert_eq!(
+        config.spool.claim_after,
+        std::time::Duration::from_secs(120)
+    );
     let e = one_error(&format!("[spool]\nno_retry_status = [204]\n{GITHUB}"));
     assert!(e.contains("no_retry_status") && e.contains("2xx"), "{e}");
     let e = one_error(&format!("[spool]\nstore = \"postgres://x\"\n{GITHUB}"));
