@@ -90,20 +90,21 @@ pub fn resolve(peer: Peer, headers: &HeaderMap, trusted: &AddrList) -> Client {
         Peer::Unix => Client::Local,
     };
     let mut nearest = proxied;
-    // The header's entries in order, every `X-Forwarded-For` line joined.
-    let entries: Vec<&str> = headers
-        .get_all(&X_FORWARDED_FOR)
-        .iter()
-        .flat_map(|v| v.to_str().map_or(vec!["\u{0}"], |s| s.split(',').collect()))
-        .collect();
-    for entry in entries.iter().rev() {
-        let Some(ip) = parse(entry) else {
+    // Every `X-Forwarded-For` line's entries, from the right; a line that is not text is
+    // unparsable where it stands.
+    for line in headers.get_all(&X_FORWARDED_FOR).iter().rev() {
+        let Ok(text) = line.to_str() else {
             return Client::Unparsable;
         };
-        if !trusted.contains(ip) {
-            return Client::Addr(ip);
+        for entry in text.rsplit(',') {
+            let Some(ip) = parse(entry) else {
+                return Client::Unparsable;
+            };
+            if !trusted.contains(ip) {
+                return Client::Addr(ip);
+            }
+            nearest = Client::Addr(ip);
         }
-        nearest = Client::Addr(ip);
     }
     // Every hop trusted: the leftmost is the client.
     nearest
