@@ -62,6 +62,61 @@ fn timestamped(secrets: &Path, stamp: &str, secret: &str) -> PathBuf {
     folder
 }
 
+/// The binary on a config with `a.secret` in front of a recording upstream, `server_extra` in
+/// `[server]`; once its log says `started`, a request signed with the old secret passes and
+/// one signed with the new does not.
+struct Watched {
+    _upstream: Upstream,
+    dir: TempDir,
+    config: PathBuf,
+    hookwall: Process,
+    socket: PathBuf,
+    n: u32,
+}
+
+async fn watched(server_extra: &str, started: &str) -> Watched {
+    let upstream = Upstream::start().await;
+    let origin = http_origin(upstream.addr);
+    let dir = secrets_dir();
+    let config = write_config(&dir, &config_text(&dir, server_extra, &origin, FILE_A));
+    let hookwall = start_watched(&dir, &config).await;
+    hookwall.wait_for_line(10.0, started).await;
+    let socket = dir.join("hw.sock");
+    let mut n = 0;
+    assert_eq!(
+        statuses(&socket, SECRET_A, SECRET_B, &mut n).await,
+        (200, 401)
+    );
+    Watched {
+        _upstream: upstream,
+        dir,
+        config,
+        hookwall,
+        socket,
+        n,
+    }
+}
+
+/// Waits (3 s at most) until the new secret is in force and the old one is not; `after`
+/// says what should have made it so.
+async fn new_secret_in_force(socket: &Path, n: &mut u32, hookwall: &Process, after: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    loop {
+        let now = statuses(socket, SECRET_A, SECRET_B, n).await;
+        if now == (401, 200) {
+            return;
+        }
+        // Before the reload, or (200, 200) when it fell between the two requests.
+        assert!(matches!(now, (200, 401) | (200, 200)), "{now:?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the new secret is not in force 3 s after {after}:\n{}",
+            hookwall.stderr().join("\n")
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test]
 async fn a_secret_rotated_by_a_kubelet_style_data_swap_applies_without_a_signal() {
     let upstream = Upstream::start().await;
@@ -93,21 +148,7 @@ async fn a_secret_rotated_by_a_kubelet_style_data_swap_applies_without_a_signal(
     symlink("..2026_02", secrets.join("..data_tmp")).unwrap();
     std::fs::rename(secrets.join("..data_tmp"), secrets.join("..data")).unwrap();
 
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
-    loop {
-        let now = statuses(&socket, SECRET_A, SECRET_B, &mut n).await;
-        if now == (401, 200) {
-            break;
-        }
-        // Before the reload, or (200, 200) when it fell between the two requests.
-        assert!(matches!(now, (200, 401) | (200, 200)), "{now:?}");
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the new secret is not in force 3 s after the swap:\n{}",
-            hookwall.stderr().join("\n")
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    new_secret_in_force(&socket, &mut n, &hookwall, "the swap").await;
 
     // The watcher reloaded, and its log line says why and from where, never what.
     let line = hookwall.wait_for_line(1.0, "config reloaded").await;
@@ -144,19 +185,16 @@ async fn a_secret_rotated_by_a_kubelet_style_data_swap_applies_without_a_signal(
 
 #[tokio::test]
 async fn a_broken_config_written_in_place_is_counted_and_the_old_one_keeps_serving() {
-    let upstream = Upstream::start().await;
-    let origin = http_origin(upstream.addr);
-    let dir = secrets_dir();
-    let good = config_text(&dir, "", &origin, FILE_A);
-    let config = write_config(&dir, &good);
-    let hookwall = start_watched(&dir, &config).await;
-    hookwall.wait_for_line(10.0, "watching the config").await;
-    let socket = dir.join("hw.sock");
-    let mut n = 0;
-    assert_eq!(
-        statuses(&socket, SECRET_A, SECRET_B, &mut n).await,
-        (200, 401)
-    );
+    let Watched {
+        dir,
+        config,
+        hookwall,
+        socket,
+        mut n,
+        _upstream: _app,
+        ..
+    } = watched("", "watching the config").await;
+    let good = std::fs::read_to_string(&config).unwrap();
 
     // Truncated mid-table, written over the file in place (no rename).
     std::fs::write(&config, format!("{good}\n[[route]\npath = ")).unwrap();
@@ -188,18 +226,14 @@ async fn a_broken_config_written_in_place_is_counted_and_the_old_one_keeps_servi
 
 #[tokio::test]
 async fn a_file_written_without_pause_beside_the_config_does_not_put_a_reload_off() {
-    let upstream = Upstream::start().await;
-    let origin = http_origin(upstream.addr);
-    let dir = secrets_dir();
-    let config = write_config(&dir, &config_text(&dir, "", &origin, FILE_A));
-    let hookwall = start_watched(&dir, &config).await;
-    hookwall.wait_for_line(10.0, "watching the config").await;
-    let socket = dir.join("hw.sock");
-    let mut n = 0;
-    assert_eq!(
-        statuses(&socket, SECRET_A, SECRET_B, &mut n).await,
-        (200, 401)
-    );
+    let Watched {
+        dir,
+        hookwall,
+        socket,
+        mut n,
+        _upstream: _app,
+        ..
+    } = watched("", "watching the config").await;
     // Every 50 ms for 6 s, more often than the half-second debounce.
     let noise = dir.join("noise.log");
     let writer = std::thread::spawn(move || {
@@ -209,15 +243,8 @@ async fn a_file_written_without_pause_beside_the_config_does_not_put_a_reload_of
         }
     });
     std::fs::write(dir.join("a.secret"), format!("{SECRET_B}\n")).unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
-    while statuses(&socket, SECRET_A, SECRET_B, &mut n).await != (401, 200) {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the new secret did not apply within 3 s while another file kept changing:\n{}",
-            hookwall.stderr().join("\n")
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let after = "the write, while another file kept changing";
+    new_secret_in_force(&socket, &mut n, &hookwall, after).await;
     assert!(
         !writer.is_finished(),
         "the reload came while the other file was still written"
@@ -227,18 +254,14 @@ async fn a_file_written_without_pause_beside_the_config_does_not_put_a_reload_of
 
 #[tokio::test]
 async fn with_watch_off_a_changed_secret_waits_for_sighup() {
-    let upstream = Upstream::start().await;
-    let origin = http_origin(upstream.addr);
-    let dir = secrets_dir();
-    let config = write_config(&dir, &config_text(&dir, "watch = false", &origin, FILE_A));
-    let hookwall = start_watched(&dir, &config).await;
-    hookwall.wait_for_line(10.0, "SIGHUP only").await;
-    let socket = dir.join("hw.sock");
-    let mut n = 0;
-    assert_eq!(
-        statuses(&socket, SECRET_A, SECRET_B, &mut n).await,
-        (200, 401)
-    );
+    let Watched {
+        dir,
+        hookwall,
+        socket,
+        mut n,
+        _upstream: _app,
+        ..
+    } = watched("watch = false", "SIGHUP only").await;
 
     dir.write("a.secret", &format!("{SECRET_B}\n"));
     // Three times the debounce: a watcher would have reloaded by now.
