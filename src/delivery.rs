@@ -7,7 +7,8 @@
 //! settled in the store by the rules of `spool::schedule`.
 //!
 //! At least once: a delivery is marked in flight before its attempt and settled after it, so
-//! a crash leaves it in flight and the next start puts it back to pending. On stop, attempts
+//! a crash leaves it in flight, and it is taken up again (SQLite: at the next start; Redis:
+//! by any replica once `claim_after` has passed). On stop, attempts
 //! under way get `shutdown_timeout` to finish; the rest stay pending.
 
 use std::collections::HashMap;
@@ -125,7 +126,7 @@ impl Dispatcher {
     }
 
     /// Lets attempts under way finish within `deadline`; the rest stay in flight in the
-    /// store, and the next start puts them back to pending.
+    /// store, to be taken up again (SQLite: at the next start; Redis: after `claim_after`).
     async fn drain(mut self, deadline: Duration) {
         let all = async { while self.attempts.join_next().await.is_some() {} };
         if tokio::time::timeout(deadline, all).await.is_err() {
@@ -302,7 +303,7 @@ fn instant_at(ms: u64) -> Instant {
 }
 
 /// One attempt of `record` (number `attempt`), settled in the store; returns the route and
-/// whether the app took it.
+/// what comes next for the delivery.
 async fn try_once(
     proxy: Arc<Proxy>,
     spool: Arc<Spool>,
@@ -401,7 +402,8 @@ async fn settle(
         })
         .await;
     if let Err(e) = settled {
-        // The delivery stays in flight in the store and is retried at the next start.
+        // The delivery stays in flight in the store and is taken up again (SQLite: at the
+        // next start; Redis: after `claim_after`).
         tracing::warn!(route = %record.route, spool_id = %record.id, error = %e, "spool: cannot record an attempt");
     }
 }
